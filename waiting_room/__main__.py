@@ -1,0 +1,3 @@
+from waiting_room.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""Operating events over Redis: settings, status, notices, stats."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+from waiting_room import keys, messages
+from waiting_room.event_settings import EventSettings, validate
+from waiting_room.keys import EventKeys
+from waiting_room.states import EventStatus
+
+CONNECTION_REPORT_MAX_AGE_MS = 5000
+
+
+class Events:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def ids(self) -> list[str]:
+        return sorted(await self.redis.smembers(keys.EVENTS))
+
+    async def get(self, event: str) -> EventSettings | None:
+        raw = await self.redis.hgetall(EventKeys(event).settings)
+        return EventSettings.from_redis(event, raw) if raw else None
+
+    async def put(self, event: str, changes: dict[str, Any]) -> tuple[EventSettings, bool]:
+        """Create or update; returns the full settings and whether the event is new.
+
+        Raises InvalidSettings before anything is written.
+        """
+        current = await self.get(event)
+        settings = validate(current or EventSettings.defaults(event), changes)
+        k = EventKeys(event)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(k.settings)
+            pipe.hset(k.settings, mapping=settings.to_redis())
+            pipe.sadd(keys.EVENTS, event)
+            if current is None or current.status != settings.status:
+                pipe.publish(keys.BUS, messages.encode(messages.bus_state(event, settings.status)))
+            await pipe.execute()
+        return settings, current is None
+
+    async def set_status(self, event: str, status: EventStatus) -> EventSettings | None:
+        if await self.get(event) is None:
+            return None
+        settings, _ = await self.put(event, {"status": status})
+        return settings
+
+    async def post_notice(self, event: str | None, text: str, level: str) -> dict[str, Any]:
+        """Store as the latest notice (of one event, or of all) and push it to every socket."""
+        body = messages.notice(secrets.token_urlsafe(8), level, text, round(time.time(), 3))
+        key = EventKeys(event).notice if event else keys.GLOBAL_NOTICE
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping={k: str(v) for k, v in body.items()})
+            pipe.publish(keys.BUS, messages.encode(messages.bus_notice(event, body)))
+            await pipe.execute()
+        return {k: v for k, v in body.items() if k != "type"}
+
+    async def latest_notice(self, event: str) -> dict[str, Any] | None:
+        """The newer of the event's latest notice and the latest notice to all."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(EventKeys(event).notice)
+            pipe.hgetall(keys.GLOBAL_NOTICE)
+            found = [n for n in await pipe.execute() if n]
+        if not found:
+            return None
+        latest = max(found, key=lambda n: float(n.get("at", 0)))
+        return messages.notice(latest["id"], latest["level"], latest["text"], float(latest["at"]))
+
+    async def stats(self, event: str) -> dict[str, Any] | None:
+        k = EventKeys(event)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(k.settings)
+            pipe.zcard(k.line)
+            pipe.zcard(k.pending)
+            pipe.zcard(k.active)
+            pipe.hgetall(k.stats)
+            pipe.hgetall(k.conns)
+            settings_raw, waiting, pending, active, counters, conns = await pipe.execute()
+        if not settings_raw:
+            return None
+        settings = EventSettings.from_redis(event, settings_raw)
+        return {
+            "waiting": int(waiting),
+            "admitted_pending": int(pending),
+            "active": int(active),
+            "served_total": int(counters.get("served_total", 0)),
+            "tickets_issued": int(counters.get("issued", 0)),
+            "redeemed": int(counters.get("redeemed", 0)),
+            "expired": int(counters.get("expired", 0)),
+            "removed": int(counters.get("removed", 0)),
+            "connections": _live_connections(conns, int(time.time() * 1000)),
+            "rate_per_minute": settings.rate_per_minute,
+            "observed_rate_per_minute": round(float(counters.get("observed_rate", 0) or 0), 1),
+            "status": str(settings.status),
+        }
+
+
+def _live_connections(reports: dict[str, str], now_ms: int) -> int:
+    """Sum the socket counts web processes reported in the last few seconds (dead ones age out).
+
+    The reports carry the web process's wall clock, compared here with ours: a
+    few seconds of tolerance covers clocks kept by NTP.
+    """
+    total = 0
+    for report in reports.values():
+        count, _, at = report.partition(":")
+        if at and now_ms - int(at) <= CONNECTION_REPORT_MAX_AGE_MS:
+            total += int(count)
+    return total

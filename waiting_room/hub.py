@@ -1,0 +1,400 @@
+"""The hub: one pub/sub subscription per web process, fanned out to its sockets.
+
+Sockets live in memory, grouped by event into rooms. The promoter publishes
+one `advance` message per event per tick; the hub turns it into
+`admitted` for the few local tickets it names and a new position for the
+rest, computed in memory (see `ranks`). Each socket has its own writer task
+fed through a tiny mailbox: the fan-out loop only sets flags and never
+awaits a peer, so a slow socket delays nobody but itself. Positions are
+coalesced (a slow socket gets the latest, not every one); `admitted`,
+`notice` and `state` are never dropped.
+
+Redis work per tick is a slice of sockets (pipelined ZRANK, so each is exact
+again within REFRESH_SECONDS) plus one report of the socket count — it does
+not grow with the line, and grows with local sockets only by the slice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import secrets
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from waiting_room import eta, keys, messages
+from waiting_room.event_settings import EventSettings
+from waiting_room.keys import EventKeys
+from waiting_room.queue import Queue
+from waiting_room.ranks import PositionTracker
+from waiting_room.scripts import Scripts
+from waiting_room.states import CloseCode, EventStatus, TicketState
+from waiting_room.tickets import TicketRecord, event_of
+from waiting_room.tokens import Claims, Signer
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 5.0  # every socket's rank is read exactly at least this often
+MAILBOX_LIMIT = 64  # undeliverable must-send messages before a socket is dropped
+
+
+class Socket(Protocol):
+    """What the hub needs of a WebSocket (Starlette's fits)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+@dataclass(eq=False)
+class Conn:
+    """One socket's state; mutated only from the event loop, never awaited by the fan-out."""
+
+    ws: Socket
+    ticket: str
+    event: str
+    id: str = field(default_factory=lambda: secrets.token_hex(6))
+    tracker: PositionTracker = field(default_factory=PositionTracker)
+    mailbox: deque[str] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    position_due: bool = False
+    announced: bool = False  # a rankless (pre-queue) position was pushed
+    admitted: bool = False
+    close_code: int | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        if len(self.mailbox) >= MAILBOX_LIMIT:
+            self.close(CloseCode.GOING_AWAY)
+            return
+        self.mailbox.append(messages.encode(message))
+        self.wake.set()
+
+    def position_changed(self) -> None:
+        self.position_due = True
+        self.wake.set()
+
+    def close(self, code: int) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        self.wake.set()
+
+
+@dataclass(eq=False)
+class Room:
+    """The local sockets of one event and what the hub last heard of it."""
+
+    event: str
+    conns: dict[str, Conn] = field(default_factory=dict)
+    served: int = 0
+    waiting: int = 0
+    status: EventStatus = EventStatus.OPEN
+    opens_at: float | None = None
+    observed_rate: float = 0.0
+    target_url: str = ""
+    rotation: deque[str] = field(default_factory=deque)
+
+    def apply_settings(self, settings: EventSettings) -> None:
+        self.status, self.opens_at, self.target_url = settings.status, settings.opens_at, settings.target_url
+
+    def position_message(self, conn: Conn) -> dict[str, Any] | None:
+        if conn.tracker.rank is None:  # pre-queue: no place yet, said once
+            if conn.announced:
+                return None
+            conn.announced = True
+            return messages.position(None, self.waiting, None, self.served)
+        value = conn.tracker.take(self.served)
+        if value is None:
+            return None
+        return messages.position(
+            value, self.waiting, eta.eta_seconds(value, self.observed_rate, self.status is EventStatus.OPEN),
+            self.served,
+        )
+
+    def refresh_slice(self, tick_seconds: float) -> list[Conn]:
+        """The next few sockets whose rank to read, so each is read every REFRESH_SECONDS."""
+        size = min(len(self.rotation), math.ceil(len(self.conns) * tick_seconds / REFRESH_SECONDS))
+        picked = []
+        for _ in range(size):
+            ticket = self.rotation.popleft()
+            conn = self.conns.get(ticket)
+            if conn is not None:
+                self.rotation.append(ticket)
+                picked.append(conn)
+        return picked
+
+
+@dataclass
+class HubStats:
+    """Counters the metrics module reads (kept here so the hub has no metrics dependency)."""
+
+    fanout_lag: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+
+
+class Hub:
+    def __init__(
+        self, redis: Redis, bus_redis: Redis, queue: Queue, scripts: Scripts, signer: Signer, tick_seconds: float
+    ) -> None:
+        self.redis = redis
+        self.bus_redis = bus_redis  # its own connection: a subscribed connection can do nothing else
+        self.queue = queue
+        self.scripts = scripts
+        self.signer = signer
+        self.tick_seconds = tick_seconds
+        self.id = secrets.token_hex(6)
+        self.rooms: dict[str, Room] = {}
+        self.stats = HubStats()
+        self.subscribed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._refresh_loop())]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.subscribed.wait(), 5)
+
+    async def stop(self) -> None:
+        for room in self.rooms.values():
+            for conn in room.conns.values():
+                conn.close(CloseCode.GOING_AWAY)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for event in self.rooms:
+                    pipe.hdel(EventKeys(event).conns, self.id)
+                await pipe.execute()
+
+    @property
+    def connections(self) -> int:
+        return sum(len(room.conns) for room in self.rooms.values())
+
+    # --- sockets ---------------------------------------------------------
+
+    async def attach(self, conn: Conn) -> bool:
+        """Register a socket, then read where its ticket stands; False if the socket was closed."""
+        room = self.rooms.get(conn.event)
+        if room is None:
+            room = self.rooms[conn.event] = Room(conn.event)
+        older = room.conns.get(conn.ticket)
+        if older is not None:
+            older.close(CloseCode.REPLACED)
+        else:
+            room.rotation.append(conn.ticket)
+        room.conns[conn.ticket] = conn
+        # registered before reading: an admission published from here on reaches this socket
+        await self._load([conn], claim=True)
+        return conn.close_code is None
+
+    def detach(self, conn: Conn) -> None:
+        room = self.rooms.get(conn.event)
+        if room is not None and room.conns.get(conn.ticket) is conn:
+            del room.conns[conn.ticket]
+
+    async def pump(self, conn: Conn) -> None:
+        """The socket's writer: mailbox first, then the latest position, then a close if asked."""
+        room = self.rooms[conn.event]
+        while True:
+            await conn.wake.wait()
+            conn.wake.clear()
+            while conn.mailbox:
+                await conn.ws.send_text(conn.mailbox.popleft())
+            if conn.close_code is not None:
+                with contextlib.suppress(Exception):
+                    await conn.ws.close(conn.close_code)
+                return
+            if conn.position_due and not conn.admitted:
+                conn.position_due = False
+                message = room.position_message(conn)
+                if message is not None:
+                    await conn.ws.send_text(messages.encode(message))
+
+    def _admit(self, room: Room, conn: Conn, claims: Claims) -> None:
+        if conn.admitted:
+            return
+        conn.admitted = True
+        token = self.signer.mint(claims)
+        conn.send(messages.admitted(token, claims.expires_at, room.target_url or f"/order/{room.event}"))
+
+    # --- reading Redis ---------------------------------------------------
+
+    async def _load(self, conns: list[Conn], claim: bool = False) -> None:
+        """Read rank, record and event state for `conns` in one MULTI, and push what follows.
+
+        `claim`: also tell other processes these sockets replace any they hold for the same tickets.
+        """
+        by_event: dict[str, list[Conn]] = {}
+        for conn in conns:
+            by_event.setdefault(conn.event, []).append(conn)
+        for event, group in by_event.items():
+            k = EventKeys(event)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(k.settings)
+                pipe.hmget(k.stats, "served_total", "observed_rate")
+                pipe.zcard(k.line)
+                for conn in group:
+                    pipe.hget(k.tickets, conn.ticket)
+                    pipe.zrank(k.line, conn.ticket)
+                await self.scripts.touch([k.seen], [c.ticket for c in group], client=pipe)
+                if claim:
+                    for conn in group:
+                        pipe.publish(keys.BUS, messages.encode(messages.bus_claim(conn.ticket, conn.id)))
+                replies = await pipe.execute()
+            settings_raw, (served, observed), waiting = replies[:3]
+            room = self.rooms.get(event)
+            if room is None:
+                continue
+            if settings_raw:
+                room.apply_settings(EventSettings.from_redis(event, settings_raw))
+            served_now = int(served or 0)
+            room.served = max(room.served, served_now)
+            room.waiting = int(waiting)
+            room.observed_rate = float(observed or 0)
+            for i, conn in enumerate(group):
+                raw, rank = replies[3 + 2 * i], replies[4 + 2 * i]
+                self._apply(room, conn, raw, rank, served_now)
+
+    def _apply(self, room: Room, conn: Conn, raw: str | None, rank: int | None, served: int) -> None:
+        if raw is None:
+            conn.close(CloseCode.UNKNOWN_TICKET)
+            return
+        record = TicketRecord.decode(raw)
+        state = record.state(int(time.time() * 1000), room.opens_at)
+        if state is TicketState.ADMITTED:
+            self._admit(room, conn, self.queue.claims(room.event, conn.ticket, record))
+        elif state.finished:
+            conn.close(CloseCode.NOT_WAITING)
+        elif state is TicketState.PRE_QUEUE:
+            conn.position_changed()
+        elif rank is not None:
+            conn.tracker.observe(rank, served)
+            conn.position_changed()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            with contextlib.suppress(RedisError, OSError):
+                await self._refresh()
+            await asyncio.sleep(max(0.0, self.tick_seconds - (time.monotonic() - started)))
+
+    async def _refresh(self) -> None:
+        """Exact ranks for a slice of each room, the seen marks, and this process's socket counts."""
+        now_ms = int(time.time() * 1000)
+        for event, room in list(self.rooms.items()):
+            picked = room.refresh_slice(self.tick_seconds)
+            if picked:
+                await self._load(picked)
+            await self.redis.hset(EventKeys(event).conns, self.id, f"{len(room.conns)}:{now_ms}")
+            if not room.conns and self.rooms.get(event) is room:  # (re-checked after the await)
+                del self.rooms[event]
+
+    # --- the bus ---------------------------------------------------------
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self.bus_redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.BUS)
+                await self._reconcile()
+                self.subscribed.set()
+                backoff = 0.1
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None:
+                        self.dispatch(message["data"])
+            except (RedisError, OSError) as exc:
+                self.subscribed.clear()
+                log.warning("bus subscription lost (%s); retrying in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _reconcile(self) -> None:
+        """After (re)subscribing: anything published while away is lost, so re-read every local socket."""
+        everyone = [conn for room in self.rooms.values() for conn in room.conns.values()]
+        for start in range(0, len(everyone), 1000):
+            await self._load(everyone[start : start + 1000])
+
+    def dispatch(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+            kind = message["type"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed bus message: %.200s", data)
+            return
+        if kind == "advance":
+            self._on_advance(message)
+        elif kind == "claim":
+            self._on_claim(message)
+        elif kind == "state":
+            self._on_state(message)
+        elif kind == "notice":
+            self._on_notice(message)
+
+    def _on_advance(self, message: dict[str, Any]) -> None:
+        room = self.rooms.get(message.get("event", ""))
+        if room is None:
+            return
+        self.stats.fanout_lag.append(time.time() - message["at"] / 1000)
+        room.served = max(room.served, int(message["served"]))
+        room.waiting = int(message["waiting"])
+        room.observed_rate = float(message.get("observed_rate") or 0)
+        with contextlib.suppress(ValueError):
+            room.status = EventStatus(message.get("status", room.status))
+        for ticket, admitted_ms, expires_ms, jti in messages.as_list(message.get("admitted")):
+            conn = room.conns.get(ticket)
+            if conn is not None:
+                claims = Claims(self.queue.issuer, room.event, ticket, jti, admitted_ms // 1000, expires_ms // 1000)
+                self._admit(room, conn, claims)
+        for ticket in self._finished(message):
+            conn = room.conns.get(ticket)
+            if conn is not None:
+                conn.close(CloseCode.NOT_WAITING)
+        for conn in room.conns.values():
+            conn.position_changed()
+
+    @staticmethod
+    def _finished(message: dict[str, Any]) -> Iterable[str]:
+        yield from messages.as_list(message.get("removed"))
+        yield from messages.as_list(message.get("expired"))
+
+    def _on_claim(self, message: dict[str, Any]) -> None:
+        ticket = str(message.get("ticket", ""))
+        room = self.rooms.get(event_of(ticket) or "")
+        conn = room.conns.get(ticket) if room else None
+        if conn is not None and conn.id != message.get("conn"):
+            conn.close(CloseCode.REPLACED)
+
+    def _on_state(self, message: dict[str, Any]) -> None:
+        room = self.rooms.get(message.get("event", ""))
+        if room is None:
+            return
+        try:
+            room.status = EventStatus(message["state"])
+        except (KeyError, ValueError):
+            return
+        body = messages.state(room.status)
+        for conn in room.conns.values():
+            conn.send(body)
+            conn.position_changed()  # the ETA changes with the status
+
+    def _on_notice(self, message: dict[str, Any]) -> None:
+        event = message.get("event")
+        body = {k: message[k] for k in ("type", "id", "level", "text", "at") if k in message}
+        rooms = self.rooms.values() if event is None else filter(None, [self.rooms.get(event)])
+        for room in rooms:
+            for conn in room.conns.values():
+                conn.send(body)

@@ -1,0 +1,98 @@
+"""Every Redis key and channel name, in one place.
+
+All keys of one event share the hash tag ``{event}``, so each event's Lua
+scripts touch a single Redis Cluster slot. Scripts never build key names:
+callers pass them in KEYS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "wr"
+
+EVENTS = f"{PREFIX}:events"  # set of event ids (small: one member per event)
+BUS = f"{PREFIX}:bus"  # the one pub/sub channel every web process subscribes to
+
+
+@dataclass(frozen=True)
+class EventKeys:
+    """The keys of one event."""
+
+    event: str
+
+    def _key(self, name: str) -> str:
+        return f"{PREFIX}:{{{self.event}}}:{name}"
+
+    @property
+    def settings(self) -> str:
+        """hash: the per-event settings of the contract."""
+        return self._key("settings")
+
+    @property
+    def seq(self) -> str:
+        """string counter: join sequence numbers."""
+        return self._key("seq")
+
+    @property
+    def line(self) -> str:
+        """zset: waiting tickets, score = order (pre-queue tickets random, below all others)."""
+        return self._key("line")
+
+    @property
+    def tickets(self) -> str:
+        """hash: ticket -> JSON record (state, order, timestamps, admission)."""
+        return self._key("tickets")
+
+    @property
+    def uids(self) -> str:
+        """hash: wr_uid cookie -> ticket, so joining twice returns the same ticket."""
+        return self._key("uids")
+
+    @property
+    def pending(self) -> str:
+        """zset: admitted, not yet redeemed tickets, score = token expiry (ms)."""
+        return self._key("pending")
+
+    @property
+    def active(self) -> str:
+        """zset: redeemed tickets holding capacity, score = session expiry (ms)."""
+        return self._key("active")
+
+    @property
+    def stats(self) -> str:
+        """hash: counters (served_total, issued, redeemed, expired, removed) and the observed rate."""
+        return self._key("stats")
+
+    @property
+    def bucket(self) -> str:
+        """hash: the admission token bucket (tokens, last refill ms)."""
+        return self._key("bucket")
+
+    @property
+    def lease(self) -> str:
+        """string: id of the promoter leading this event; PX lease, checked by every promote."""
+        return self._key("lease")
+
+    @property
+    def seen(self) -> str:
+        """zset: waiting ticket -> last time its holder was seen (ms), for abandonment."""
+        return self._key("seen")
+
+    @property
+    def done(self) -> str:
+        """zset: finished ticket -> when (ms), so old records are trimmed a batch at a time."""
+        return self._key("done")
+
+    @property
+    def notice(self) -> str:
+        """hash: the latest live notice of this event."""
+        return self._key("notice")
+
+    @property
+    def conns(self) -> str:
+        """hash: web process id -> "count:ms" of its open sockets for this event."""
+        return self._key("conns")
+
+
+GLOBAL_NOTICE = f"{PREFIX}:notice"  # hash: the latest notice sent to every event

@@ -1,0 +1,139 @@
+-- One promoter tick for one event: fence, expire, remove, admit, publish.
+-- State change and the `advance` message happen in one atomic step, so a
+-- web process never sees a message for a change that did not happen.
+-- Its cost grows with how many tickets change state, not with the line.
+--
+-- KEYS[1] settings   hash   the event's settings
+-- KEYS[2] line       zset   waiting tickets by order
+-- KEYS[3] tickets    hash   ticket -> JSON record
+-- KEYS[4] pending    zset   admitted, not redeemed (score = token expiry ms)
+-- KEYS[5] active     zset   redeemed sessions (score = session expiry ms)
+-- KEYS[6] stats      hash   counters and the observed rate
+-- KEYS[7] lease      string id of the promoter leading this event
+-- KEYS[8] seen       zset   waiting ticket -> last seen (ms)
+-- KEYS[9] done       zset   finished ticket -> when (ms)
+-- KEYS[10] uids      hash   wr_uid -> ticket (trimmed with old records)
+-- ARGV[1] owner      this promoter's id (fencing: nothing is written unless it holds the lease)
+-- ARGV[2] lease_ms   lease length
+-- ARGV[3] budget     most tickets the rate allows this tick
+-- ARGV[4] observed   observed admission rate per minute, or "" to keep the stored one
+-- ARGV[5] channel    pub/sub channel for the advance message
+-- ARGV[6] last       "served:waiting" of the last message published, to skip unchanged ticks
+-- ARGV[7] batch      most tickets expired / removed / trimmed per tick
+-- ARGV[8] keep_ms    how long a finished ticket's record is kept
+--
+-- Returns {0} if another promoter leads, else
+--   {1, admitted, served_total, waiting, status, rate_per_minute, opens_at, published(0|1), pre_open(0|1)}
+
+local owner = ARGV[1]
+local holder = redis.call("GET", KEYS[7])
+if holder and holder ~= owner then return {0} end
+redis.call("SET", KEYS[7], owner, "PX", ARGV[2])
+
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local batch = tonumber(ARGV[7])
+local event = string.match(KEYS[1], "{(.-)}")
+
+local s = redis.call("HMGET", KEYS[1], "status", "rate_per_minute", "max_active", "token_ttl_seconds",
+  "abandon_after_seconds", "opens_at")
+local status = s[1] or "open"
+local max_active = tonumber(s[3] or "0")
+local token_ttl = tonumber(s[4] or "300")
+local abandon_after = tonumber(s[5] or "120")
+local opens_at = tonumber(s[6] or "")
+local pre_open = opens_at ~= nil and now < opens_at * 1000
+
+local function update(ticket, fn)
+  local raw = redis.call("HGET", KEYS[3], ticket)
+  if not raw then return nil end
+  local rec = cjson.decode(raw)
+  fn(rec)
+  redis.call("HSET", KEYS[3], ticket, cjson.encode(rec))
+  return rec
+end
+
+local function finish(ticket, state)
+  update(ticket, function(rec) rec.s = state; rec.f = now end)
+  redis.call("ZADD", KEYS[9], now, ticket)
+end
+
+-- tokens not redeemed in time
+local expired = redis.call("ZRANGEBYSCORE", KEYS[4], "-inf", now, "LIMIT", 0, batch)
+for _, ticket in ipairs(expired) do
+  redis.call("ZREM", KEYS[4], ticket)
+  finish(ticket, "expired")
+end
+if #expired > 0 then redis.call("HINCRBY", KEYS[6], "expired", #expired) end
+-- sessions that ran out free their capacity
+redis.call("ZREMRANGEBYSCORE", KEYS[5], "-inf", now)
+
+-- tickets leaving the line without admission
+local removed = {}
+if status == "closed" then
+  local popped = redis.call("ZPOPMIN", KEYS[2], batch)
+  for i = 1, #popped, 2 do removed[#removed + 1] = popped[i] end
+else
+  local stale = redis.call("ZRANGEBYSCORE", KEYS[8], "-inf", now - abandon_after * 1000, "LIMIT", 0, batch)
+  for _, ticket in ipairs(stale) do
+    if redis.call("ZREM", KEYS[2], ticket) == 1 then removed[#removed + 1] = ticket end
+  end
+  if #stale > 0 then redis.call("ZREM", KEYS[8], unpack(stale)) end
+end
+for _, ticket in ipairs(removed) do finish(ticket, "removed") end
+if #removed > 0 then
+  if status == "closed" then redis.call("ZREM", KEYS[8], unpack(removed)) end
+  redis.call("HINCRBY", KEYS[6], "removed", #removed)
+end
+
+-- admission: the rate's budget, bounded by capacity, from the head of the line
+local n = tonumber(ARGV[3])
+if status ~= "open" or pre_open then n = 0 end
+if max_active > 0 then
+  local room = max_active - redis.call("ZCARD", KEYS[4]) - redis.call("ZCARD", KEYS[5])
+  if room < n then n = math.max(room, 0) end
+end
+local admitted = {}
+if n > 0 then
+  local popped = redis.call("ZPOPMIN", KEYS[2], n)
+  local expires = now + token_ttl * 1000
+  for i = 1, #popped, 2 do
+    local ticket = popped[i]
+    update(ticket, function(rec)
+      rec.s = "admitted"; rec.a = now; rec.x = expires; rec.jti = redis.sha1hex(ticket)
+    end)
+    redis.call("ZADD", KEYS[4], expires, ticket)
+    admitted[#admitted + 1] = {ticket, now, expires, redis.sha1hex(ticket)}
+  end
+  if #admitted > 0 then
+    local seen_done = {}
+    for i, a in ipairs(admitted) do seen_done[i] = a[1] end
+    redis.call("ZREM", KEYS[8], unpack(seen_done))
+  end
+end
+local served = redis.call("HINCRBY", KEYS[6], "served_total", #admitted)
+if ARGV[4] ~= "" then redis.call("HSET", KEYS[6], "observed_rate", ARGV[4]) end
+
+-- forget records long finished (a batch a tick)
+local old = redis.call("ZRANGEBYSCORE", KEYS[9], "-inf", now - tonumber(ARGV[8]), "LIMIT", 0, batch)
+for _, ticket in ipairs(old) do
+  local raw = redis.call("HGET", KEYS[3], ticket)
+  if raw then
+    local uid = cjson.decode(raw).u
+    if uid and redis.call("HGET", KEYS[10], uid) == ticket then redis.call("HDEL", KEYS[10], uid) end
+    redis.call("HDEL", KEYS[3], ticket)
+  end
+end
+if #old > 0 then redis.call("ZREM", KEYS[9], unpack(old)) end
+
+local waiting = redis.call("ZCARD", KEYS[2])
+local published = 0
+if #admitted > 0 or #removed > 0 or #expired > 0 or ARGV[6] ~= served .. ":" .. waiting then
+  local observed = tonumber(redis.call("HGET", KEYS[6], "observed_rate") or "0")
+  redis.call("PUBLISH", ARGV[5], cjson.encode({
+    type = "advance", event = event, served = served, waiting = waiting, status = status,
+    observed_rate = observed, admitted = admitted, removed = removed, expired = expired, at = now,
+  }))
+  published = 1
+end
+return {1, #admitted, served, waiting, status, s[2] or "600", s[6] or "", published, pre_open and 1 or 0}

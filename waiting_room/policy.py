@@ -1,0 +1,41 @@
+"""Admission policy: how many tickets may go in this tick. Pure, no I/O.
+
+The rate is a token bucket kept by the leading promoter in memory. It fills
+at ``rate_per_minute`` and holds at most one tick's share (at least one
+ticket), so a promoter that was slow, paused or just took over never lets
+a burst through: over any window, admissions stay within the rate plus one
+tick's share. A new leader starts with an empty bucket, which keeps that
+bound across a failover. Capacity (``max_active``) is enforced inside the
+promote script, where it is read atomically with the admission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def tick_share(rate_per_minute: float, tick_seconds: float) -> float:
+    return rate_per_minute / 60 * tick_seconds
+
+
+@dataclass
+class TokenBucket:
+    tokens: float = 0.0
+    at: float | None = None  # monotonic seconds of the last refill
+
+    def refill(self, now: float, rate_per_minute: float, tick_seconds: float) -> None:
+        if self.at is not None and now > self.at:
+            cap = max(1.0, tick_share(rate_per_minute, tick_seconds))
+            self.tokens = min(cap, self.tokens + rate_per_minute / 60 * (now - self.at))
+        self.at = now
+
+    def budget(self) -> int:
+        """Whole tickets available now."""
+        return int(self.tokens)
+
+    def spend(self, admitted: int) -> None:
+        self.tokens = max(0.0, self.tokens - admitted)
+
+    def reset(self, now: float) -> None:
+        """Empty: while an event is paused or not led by us, nothing accrues."""
+        self.tokens, self.at = 0.0, now

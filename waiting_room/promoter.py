@@ -1,0 +1,152 @@
+"""The promoter: the only writer of admissions.
+
+Every tick it runs promote.lua once per event, all in one pipeline. Each
+event has its own lease under the event's hash tag; the script checks and
+renews it before writing anything (fencing), so a promoter that stalled
+past its lease cannot admit, and a standby takes over within the lease.
+The rate's token bucket lives here, in memory, and starts empty whenever
+this promoter takes over or the event is not admitting (see `policy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from waiting_room import keys
+from waiting_room.eta import ObservedRate
+from waiting_room.keys import EventKeys
+from waiting_room.policy import TokenBucket
+from waiting_room.scripts import Scripts
+from waiting_room.states import EventStatus
+
+log = logging.getLogger(__name__)
+
+BATCH = 500  # most tickets expired, removed or trimmed per event per tick
+KEEP_FINISHED_MS = 6 * 3600 * 1000  # a finished ticket still answers its status this long
+
+
+def lease_ms(tick_ms: int) -> int:
+    """Long enough to survive a slow tick or two, short enough to lapse within 3 s."""
+    return min(3000, max(2000, 3 * tick_ms))
+
+
+@dataclass
+class EventTrack:
+    """What the promoter remembers of one event between ticks."""
+
+    bucket: TokenBucket = field(default_factory=TokenBucket)
+    observed: ObservedRate = field(default_factory=ObservedRate)
+    rate_per_minute: float = 0.0
+    leading: bool = False
+    last_published: str = ""
+    last_tick: float | None = None
+
+
+@dataclass(frozen=True)
+class TickResult:
+    event: str
+    leading: bool
+    admitted: int = 0
+    served: int = 0
+    waiting: int = 0
+
+
+class Promoter:
+    def __init__(self, redis: Redis, scripts: Scripts, tick_ms: int, owner: str | None = None) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.tick_ms = tick_ms
+        self.owner = owner or f"promoter-{secrets.token_hex(6)}"
+        self.tracks: dict[str, EventTrack] = {}
+
+    @property
+    def tick_seconds(self) -> float:
+        return self.tick_ms / 1000
+
+    @property
+    def leading(self) -> list[str]:
+        return sorted(e for e, t in self.tracks.items() if t.leading)
+
+    async def tick(self) -> list[TickResult]:
+        events = sorted(await self.redis.smembers(keys.EVENTS))
+        now = time.monotonic()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                track = self.tracks.setdefault(event, EventTrack())
+                track.bucket.refill(now, track.rate_per_minute, self.tick_seconds)
+                observed = "" if track.observed.per_minute is None else f"{track.observed.per_minute:.3f}"
+                k = EventKeys(event)
+                await self.scripts.promote(
+                    [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids],
+                    [
+                        self.owner, lease_ms(self.tick_ms), track.bucket.budget() if track.leading else 0,
+                        observed, keys.BUS, track.last_published, BATCH, KEEP_FINISHED_MS,
+                    ],
+                    client=pipe,
+                )
+            replies = await pipe.execute(raise_on_error=False)
+        for event in set(self.tracks) - set(events):
+            del self.tracks[event]
+        return [self._apply(event, reply, now) for event, reply in zip(events, replies, strict=True)]
+
+    def _apply(self, event: str, reply: Any, now: float) -> TickResult:
+        track = self.tracks[event]
+        if isinstance(reply, Exception):
+            log.warning("promote %s failed: %s", event, reply)
+            return TickResult(event, leading=False)
+        if reply[0] == 0:
+            if track.leading:
+                log.info("%s: another promoter leads this event now", event)
+            track.leading = False
+            track.bucket.reset(now)
+            return TickResult(event, leading=False)
+        _, admitted, served, waiting, status, rate, _, published, pre_open = reply
+        if not track.leading:
+            log.info("%s: leading this event", event)
+            track.leading = True
+            track.bucket.reset(now)  # a new leader starts empty: no burst across a failover
+        track.bucket.spend(int(admitted))
+        track.rate_per_minute = float(rate)
+        if status != EventStatus.OPEN or pre_open:
+            track.bucket.reset(now)
+        elif track.last_tick is not None:
+            track.observed.update(int(admitted), now - track.last_tick, int(waiting))
+        track.last_tick = now
+        if published:
+            track.last_published = f"{served}:{waiting}"
+        return TickResult(event, True, int(admitted), int(served), int(waiting))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick on a fixed grid (no drift) until `stop`; ride out Redis outages with backoff."""
+        log.info("promoter %s ticking every %d ms", self.owner, self.tick_ms)
+        next_at = time.monotonic()
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                await self.tick()
+                backoff = 0.1
+            except (RedisError, OSError) as exc:
+                log.warning("tick failed (%s); retrying in %.1f s", exc, backoff)
+                for track in self.tracks.values():
+                    track.leading = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 2.0)
+                next_at = time.monotonic()
+                continue
+            next_at += self.tick_seconds
+            delay = next_at - time.monotonic()
+            if delay < 0:  # fell behind: skip the missed ticks rather than run them back to back
+                next_at = time.monotonic()
+                delay = 0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)

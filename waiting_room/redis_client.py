@@ -1,0 +1,38 @@
+"""One place that turns WR_REDIS_URL into an asyncio Redis client."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+SOCKET_TIMEOUT = 5.0
+MAX_CONNECTIONS = 64  # per process; callers beyond it wait for a free connection instead of failing
+
+
+def connect(url: str, **options: Any) -> Redis:
+    """A client with retries on connection errors, so a Redis restart is ridden out, not fatal."""
+    common: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": SOCKET_TIMEOUT,
+        "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=3),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+        **options,
+    }
+    parts = urlsplit(url)
+    if parts.scheme == "redis+sentinel":
+        service = parts.path.strip("/") or "mymaster"
+        hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in parts.netloc.split(",")]
+        return Sentinel(hosts, socket_timeout=SOCKET_TIMEOUT).master_for(service, redis_class=Redis, **common)
+    if parts.scheme == "redis+cluster":
+        raise ValueError("redis+cluster:// is not supported yet; use a single node or Sentinel")
+    pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **common)
+    return Redis(connection_pool=pool)

@@ -1,0 +1,70 @@
+"""Process settings, read once from the environment (12-factor).
+
+Every WR_* variable of the contract is read here and nowhere else, so that a
+typo in a name is one place to look and secrets never reach a log: the admin
+token is hidden from ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+class SettingsError(ValueError):
+    """A WR_* variable holds a value the process cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None
+    signing_key_path: Path | None
+    admin_token: str = field(repr=False)
+    tick_ms: int = 500
+    public_url: str = DEFAULT_PUBLIC_URL
+    allowed_origins: frozenset[str] = frozenset()
+    data_dir: Path = Path(".waiting-room")
+
+    @property
+    def tick_seconds(self) -> float:
+        return self.tick_ms / 1000
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Browsers always send Origin on a WebSocket; other clients (apps, tests) may not."""
+        return origin is None or origin.rstrip("/") in self.allowed_origins
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        public_url = env.get("WR_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/")
+        if urlsplit(public_url).scheme not in ("http", "https"):
+            raise SettingsError(f"WR_PUBLIC_URL must be an http(s) URL, got {public_url!r}")
+        tick = env.get("WR_TICK_MS", "500")
+        try:
+            tick_ms = int(tick)
+        except ValueError:
+            raise SettingsError(f"WR_TICK_MS must be an integer, got {tick!r}") from None
+        if not 10 <= tick_ms <= 10_000:
+            raise SettingsError(f"WR_TICK_MS must be between 10 and 10000, got {tick_ms}")
+        origins = env.get("WR_ALLOWED_ORIGINS", "")
+        allowed = {o.strip().rstrip("/") for o in origins.split(",") if o.strip()} or {origin_of(public_url)}
+        key = env.get("WR_SIGNING_KEY")
+        return cls(
+            redis_url=env.get("WR_REDIS_URL") or None,
+            signing_key_path=Path(key) if key else None,
+            admin_token=env.get("WR_ADMIN_TOKEN", ""),
+            tick_ms=tick_ms,
+            public_url=public_url,
+            allowed_origins=frozenset(allowed),
+            data_dir=Path(env.get("WR_DATA_DIR", ".waiting-room")),
+        )
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

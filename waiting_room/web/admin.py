@@ -1,0 +1,140 @@
+"""The admin API: bearer-token auth on every call, settings validated field by field."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from waiting_room import messages
+from waiting_room.event_settings import InvalidSettings
+from waiting_room.states import EventStatus
+from waiting_room.tickets import is_event_id
+from waiting_room.web.errors import ApiError, json_body
+
+
+def authorized(request: Request) -> bool:
+    """Constant-time comparison; an unset admin token refuses everyone."""
+    expected = request.state.wr.settings.admin_token
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                                                 expected.encode())
+
+
+def _require_admin(request: Request) -> Any:
+    if not authorized(request):
+        raise ApiError(401, "unauthorized", "a valid admin bearer token is required",
+                       {"WWW-Authenticate": 'Bearer realm="waiting-room"'})
+    return request.state.wr
+
+
+def _event_id(request: Request) -> str:
+    event: str = request.path_params["event"]
+    if not is_event_id(event):
+        raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
+    return event
+
+
+async def list_events(request: Request) -> Response:
+    wr = _require_admin(request)
+    found = []
+    for event in await wr.events.ids():
+        settings = await wr.events.get(event)
+        if settings is not None:
+            found.append({"id": event, "settings": settings.to_json(), "stats": await wr.events.stats(event)})
+    return JSONResponse({"events": found})
+
+
+async def get_event(request: Request) -> Response:
+    wr = _require_admin(request)
+    event = _event_id(request)
+    settings = await wr.events.get(event)
+    if settings is None:
+        raise ApiError(404, "unknown_event", f"there is no event {event!r}")
+    return JSONResponse({"id": event, **settings.to_json(), "stats": await wr.events.stats(event)})
+
+
+async def put_event(request: Request) -> Response:
+    wr = _require_admin(request)
+    event: str = request.path_params["event"]
+    if not is_event_id(event):
+        raise ApiError(422, "invalid_settings", "the event id must match ^[a-z0-9][a-z0-9-]{0,63}$",
+                       field="event")
+    changes = await json_body(request)
+    try:
+        settings, _ = await wr.events.put(event, changes)
+    except InvalidSettings as exc:
+        raise ApiError(422, "invalid_settings", f"{exc.field} {exc.message}", field=exc.field) from None
+    return JSONResponse({"id": event, **settings.to_json()})
+
+
+async def set_status(request: Request) -> Response:
+    wr = _require_admin(request)
+    event = _event_id(request)
+    body = await json_body(request)
+    try:
+        status = EventStatus(body.get("status"))
+    except ValueError:
+        allowed = ", ".join(s.value for s in EventStatus)
+        raise ApiError(422, "invalid_settings", f"status must be one of {allowed}", field="status") from None
+    settings = await wr.events.set_status(event, status)
+    if settings is None:
+        raise ApiError(404, "unknown_event", f"there is no event {event!r}")
+    return JSONResponse({"id": event, **settings.to_json()})
+
+
+def _notice_input(body: dict[str, Any]) -> tuple[str, str]:
+    text, level = body.get("text"), body.get("level", "info")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(422, "invalid_notice", "text must be a non-empty string", field="text")
+    if len(text) > messages.MAX_NOTICE_TEXT:
+        raise ApiError(422, "invalid_notice", f"text may be at most {messages.MAX_NOTICE_TEXT} characters",
+                       field="text")
+    if level not in messages.NOTICE_LEVELS:
+        raise ApiError(422, "invalid_notice", f"level must be one of {', '.join(messages.NOTICE_LEVELS)}",
+                       field="level")
+    return text, level
+
+
+async def event_notice(request: Request) -> Response:
+    wr = _require_admin(request)
+    event = _event_id(request)
+    text, level = _notice_input(await json_body(request))
+    if await wr.events.get(event) is None:
+        raise ApiError(404, "unknown_event", f"there is no event {event!r}")
+    return JSONResponse(await wr.events.post_notice(event, text, level), 201)
+
+
+async def global_notice(request: Request) -> Response:
+    wr = _require_admin(request)
+    text, level = _notice_input(await json_body(request))
+    return JSONResponse(await wr.events.post_notice(None, text, level), 201)
+
+
+async def event_stats(request: Request) -> Response:
+    wr = _require_admin(request)
+    event = _event_id(request)
+    stats = await wr.events.stats(event)
+    if stats is None:
+        raise ApiError(404, "unknown_event", f"there is no event {event!r}")
+    return JSONResponse(stats)
+
+
+async def admin_not_found(request: Request) -> Response:
+    _require_admin(request)
+    raise ApiError(404, "not_found", "no such admin endpoint")
+
+
+routes = [
+    Route("/api/admin/events", list_events, methods=["GET"]),
+    Route("/api/admin/events/{event}", get_event, methods=["GET"]),
+    Route("/api/admin/events/{event}", put_event, methods=["PUT"]),
+    Route("/api/admin/events/{event}/status", set_status, methods=["POST"]),
+    Route("/api/admin/events/{event}/notices", event_notice, methods=["POST"]),
+    Route("/api/admin/events/{event}/stats", event_stats, methods=["GET"]),
+    Route("/api/admin/notices", global_notice, methods=["POST"]),
+    Route("/api/admin/{rest:path}", admin_not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+]

@@ -1,0 +1,96 @@
+"""The web process: `create_app(settings)` and the lifespan that owns its connections."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from waiting_room import i18n, paths
+from waiting_room.events import Events
+from waiting_room.hub import Hub
+from waiting_room.metrics import Metrics
+from waiting_room.queue import Queue
+from waiting_room.redis_client import connect
+from waiting_room.scripts import Scripts
+from waiting_room.settings import Settings
+from waiting_room.tokens import Signer, ensure_private_key, load_private_key
+from waiting_room.web import admin, pages, public, ws
+from waiting_room.web.errors import EXCEPTION_HANDLERS
+from waiting_room.web.security import SecurityHeaders
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WebState:
+    """Everything a request handler needs, built once per process."""
+
+    settings: Settings
+    redis: Redis
+    queue: Queue
+    events: Events
+    signer: Signer
+    hub: Hub
+    templates: Jinja2Templates
+    metrics: Metrics
+
+    def page_context(self, request: Request, **extra: Any) -> dict[str, Any]:
+        lang = i18n.pick_language(request.headers.get("accept-language"),
+                                  request.query_params.get("lang") or request.cookies.get("wr_lang"))
+        return {"lang": lang, "t": i18n.strings_for(lang), "js_strings": i18n.js_strings(lang), **extra}
+
+
+def signer_for(settings: Settings) -> Signer:
+    if settings.signing_key_path is not None:
+        key = load_private_key(settings.signing_key_path)
+    else:
+        path = settings.data_dir / "signing-key.pem"
+        log.warning("WR_SIGNING_KEY is not set: signing with %s (every web process must share one key)", path)
+        key = ensure_private_key(path)
+    return Signer(key, settings.public_url)
+
+
+def create_app(settings: Settings) -> Starlette:
+    if not settings.redis_url:
+        raise ValueError("WR_REDIS_URL is not set (only `waiting-room demo` starts its own Redis)")
+    redis_url = settings.redis_url
+    signer = signer_for(settings)  # fail at start, not at the first admission
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        redis = connect(redis_url)
+        bus_redis = connect(redis_url, socket_timeout=None, retry=Retry(NoBackoff(), 0))
+        scripts = Scripts.register(redis)
+        queue = Queue(redis, scripts, settings.public_url)
+        hub = Hub(redis, bus_redis, queue, scripts, signer, settings.tick_seconds)
+        templates = Jinja2Templates(directory=str(paths.TEMPLATES))
+        state = WebState(settings, redis, queue, Events(redis), signer, hub, templates, Metrics(hub))
+        await hub.start()
+        if not settings.admin_token:
+            log.warning("WR_ADMIN_TOKEN is not set: every admin call is refused")
+        try:
+            yield {"wr": state}
+        finally:
+            await hub.stop()
+            await redis.aclose()
+            await bus_redis.aclose()
+
+    routes = [
+        *public.routes, *ws.routes, *admin.routes, *pages.routes,
+        Mount("/static", StaticFiles(directory=str(paths.STATIC)), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    app.add_middleware(SecurityHeaders)
+    return app
