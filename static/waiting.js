@@ -190,7 +190,8 @@
     const critical = notice.level === "critical";
     const target = $(critical ? "notice-alert" : "notice-status");
     $(critical ? "notice-status" : "notice-alert").textContent = "";
-    target.className = `notice notice-${critical ? "critical" : notice.level === "warning" ? "warning" : "info"}`;
+    const level = critical ? "critical" : notice.level === "warning" ? "warning" : "info";
+    target.className = `notice notice-${level}`;
     target.textContent = String(notice.text ?? "");
   }
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from waiting_room import i18n
@@ -114,3 +117,38 @@ def test_page_context() -> None:
     assert ctx["t"] == STRINGS["ko"]
     assert ctx["js_strings"] == js_strings("ko")
     assert page_context("nope")["lang"] == "en"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_string_the_templates_use_exists() -> None:
+    used: set[str] = set()
+    for template in (ROOT / "templates").glob("*.html"):
+        used |= set(re.findall(r"\bt\.(\w+)", template.read_text(encoding="utf-8")))
+    used |= {f"order_{kind}_{part}" for kind in ("used", "expired", "invalid") for part in ("title", "text")}
+    used |= {f"status_{status}" for status in ("open", "paused", "sold_out", "closed")}
+    assert used, "no template found"
+    assert used <= set(STRINGS["en"]), sorted(used - set(STRINGS["en"]))
+
+
+def test_every_string_the_script_uses_exists() -> None:
+    script = (ROOT / "static" / "waiting.js").read_text(encoding="utf-8")
+    used = set(re.findall(r"\bT\.(\w+)", script))
+    used |= set(re.findall(r'\b(?:fmt|finish|scheduleRetry)\("(\w+)"', script))
+    used |= set(re.findall(r'\blabel: "(\w+)"', script))
+    used |= {"expired", "removed", "redeemed", "sold_out", "closed"}  # looked up by state name
+    assert len(used) > 20
+    for lang in LANGUAGES:
+        assert used <= set(js_strings(lang)), sorted(used - set(js_strings(lang)))
+
+
+def test_script_holds_no_user_visible_text() -> None:
+    script = (ROOT / "static" / "waiting.js").read_text(encoding="utf-8")
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("//"))
+    literals = set(re.findall(r'"([^"\\\n]*)"', code)) | set(re.findall(r"`([^`]*)`", code))
+    # single words such as "paused" are also protocol values; sentences are not
+    known = {text for lang in LANGUAGES for text in STRINGS[lang].values() if " " in text}
+    assert not literals & known
+    sentences = [text for text in literals if re.search(r"\b[A-Z][a-z']+ [a-z]+", text)]
+    assert sentences == []

@@ -15,7 +15,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
-from pathlib import Path
 
 from waiting_room.settings import Settings, SettingsError
 
@@ -26,7 +25,7 @@ DEMO_EVENT = "demo"
 
 def _raise_file_limit() -> None:
     """Each socket is a file: use the hard limit, not the (often 1024) soft one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -73,10 +72,9 @@ def run_promoter(settings: Settings) -> int:
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - our own loopback URL
-                if r.status == 200:
-                    return True
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as r:
+            if r.status == 200:
+                return True
         time.sleep(0.1)
     return False
 

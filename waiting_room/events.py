@@ -21,10 +21,10 @@ class Events:
         self.redis = redis
 
     async def ids(self) -> list[str]:
-        return sorted(await self.redis.smembers(keys.EVENTS))
+        return sorted(str(e) for e in await self.redis.smembers(keys.EVENTS))
 
     async def get(self, event: str) -> EventSettings | None:
-        raw = await self.redis.hgetall(EventKeys(event).settings)
+        raw: dict[str, str] = await self.redis.hgetall(EventKeys(event).settings)  # type: ignore[assignment]
         return EventSettings.from_redis(event, raw) if raw else None
 
     async def put(self, event: str, changes: dict[str, Any]) -> tuple[EventSettings, bool]:
@@ -37,7 +37,7 @@ class Events:
         k = EventKeys(event)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(k.settings)
-            pipe.hset(k.settings, mapping=settings.to_redis())
+            pipe.hset(k.settings, mapping=dict(settings.to_redis()))  # type: ignore[arg-type]
             pipe.sadd(keys.EVENTS, event)
             if current is None or current.status != settings.status:
                 pipe.publish(keys.BUS, messages.encode(messages.bus_state(event, settings.status)))
@@ -71,6 +71,10 @@ class Events:
             return None
         latest = max(found, key=lambda n: float(n.get("at", 0)))
         return messages.notice(latest["id"], latest["level"], latest["text"], float(latest["at"]))
+
+    async def promoter_reports(self) -> dict[str, str]:
+        reports: dict[str, str] = await self.redis.hgetall(keys.PROMOTERS)  # type: ignore[assignment]
+        return reports
 
     async def stats(self, event: str) -> dict[str, Any] | None:
         k = EventKeys(event)

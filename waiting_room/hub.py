@@ -320,7 +320,7 @@ class Hub:
                 backoff = min(backoff * 2, 2.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _reconcile(self) -> None:
         """After (re)subscribing: anything published while away is lost, so re-read every local socket."""
@@ -393,7 +393,7 @@ class Hub:
 
     def _on_notice(self, message: dict[str, Any]) -> None:
         event = message.get("event")
-        body = {k: message[k] for k in ("type", "id", "level", "text", "at") if k in message}
+        body: dict[str, Any] = {k: message[k] for k in ("type", "id", "level", "text", "at") if k in message}
         rooms = self.rooms.values() if event is None else filter(None, [self.rooms.get(event)])
         for room in rooms:
             for conn in room.conns.values():

@@ -48,9 +48,7 @@ _EN: dict[str, str] = {
     "error_home": "Go to the list of events",
     # waiting page, rendered by the server
     "waiting_keep_open": "Keep this page open. When it is your turn, you will be taken to the next step.",
-    "waiting_noscript": (
-        "This page needs JavaScript to hold your place in line. Please turn it on and reload."
-    ),
+    "waiting_noscript": ("This page needs JavaScript to hold your place in line. Please turn it on and reload."),
     "waiting_status_sold_out": "Sold out. Thank you for waiting.",
     "waiting_status_closed": "This event is closed. Nobody else will be let in.",
     "waiting_position_label": "Your place in line",
@@ -142,9 +140,7 @@ _KO: dict[str, str] = {
     "error_home": "이벤트 목록으로 가기",
     # waiting page, rendered by the server
     "waiting_keep_open": "이 페이지를 열어 두세요. 차례가 되면 다음 단계로 자동 이동합니다.",
-    "waiting_noscript": (
-        "대기 순서를 유지하려면 JavaScript가 필요합니다. JavaScript를 켠 뒤 새로고침해 주세요."
-    ),
+    "waiting_noscript": ("대기 순서를 유지하려면 JavaScript가 필요합니다. JavaScript를 켠 뒤 새로고침해 주세요."),
     "waiting_status_sold_out": "매진되었습니다. 기다려 주셔서 감사합니다.",
     "waiting_status_closed": "이 이벤트는 종료되었습니다. 더 이상 입장할 수 없습니다.",
     "waiting_position_label": "나의 대기 순번",
@@ -171,8 +167,7 @@ _KO: dict[str, str] = {
     "js_retry_now": "지금 다시 시도",
     "js_pre_queue": "대기열이 {countdown} 후에 열립니다",
     "js_pre_queue_note": (
-        "사전 대기 중입니다. 대기열이 열리면 사전 대기자 모두에게 무작위 순번이 주어지며,"
-        " 이후에 온 분들보다 앞섭니다."
+        "사전 대기 중입니다. 대기열이 열리면 사전 대기자 모두에게 무작위 순번이 주어지며, 이후에 온 분들보다 앞섭니다."
     ),
     "js_opening": "대기열이 열리고 있습니다…",
     "js_paused": "입장이 잠시 중지되었습니다. 대기 순서는 그대로 유지됩니다.",
@@ -279,11 +274,7 @@ def strings_for(lang: str) -> dict[str, str]:
 
 def js_strings(lang: str) -> dict[str, str]:
     """The strings the waiting-room script needs, keyed without the ``js_`` prefix."""
-    return {
-        key.removeprefix(JS_PREFIX): value
-        for key, value in strings_for(lang).items()
-        if key.startswith(JS_PREFIX)
-    }
+    return {key.removeprefix(JS_PREFIX): value for key, value in strings_for(lang).items() if key.startswith(JS_PREFIX)}
 
 
 def placeholders(text: str) -> set[str]:

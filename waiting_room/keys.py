@@ -96,3 +96,4 @@ class EventKeys:
 
 
 GLOBAL_NOTICE = f"{PREFIX}:notice"  # hash: the latest notice sent to every event
+PROMOTERS = f"{PREFIX}:promoters"  # hash: promoter id -> JSON health report (leading events, tick time)

@@ -7,15 +7,25 @@ time, so every web process reports the same truth; per-process figures
 
 from __future__ import annotations
 
+import json
+import time
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.responses import Response
 
 if TYPE_CHECKING:
     from waiting_room.events import Events
     from waiting_room.hub import Hub
 
+PROMOTER_REPORT_MAX_AGE = 10.0  # seconds; an older report is a dead promoter's
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -33,6 +43,10 @@ class Metrics:
         self.waiting = Gauge("wr_waiting", "Tickets waiting", ["event"], registry=r)
         self.active = Gauge("wr_active", "Admitted-pending plus active sessions", ["event"], registry=r)
         self.connections = Gauge("wr_process_connections", "Open WebSockets of this process", ["event"], registry=r)
+        self.leading = Gauge("wr_promoter_leading", "1 for each event a live promoter leads",
+                             ["promoter", "event"], registry=r)
+        self.tick = Gauge("wr_promoter_tick_seconds", "A live promoter's slowest tick in its last report",
+                          ["promoter"], registry=r)
         self.lag = Histogram("wr_fanout_lag_seconds", "From the promoter's publish to the hub's fan-out",
                              buckets=LAG_BUCKETS, registry=r)
 
@@ -43,6 +57,15 @@ class Metrics:
         self.redemptions.labels(event).inc()
 
     async def render(self, events: Events) -> Response:
+        for gauge in (self.event_totals, self.waiting, self.active, self.connections, self.leading, self.tick):
+            gauge.clear()  # events and promoters come and go: report only the live ones
+        for owner, raw in (await events.promoter_reports()).items():
+            report = json.loads(raw)
+            if time.time() - float(report["at"]) > PROMOTER_REPORT_MAX_AGE:
+                continue
+            self.tick.labels(owner).set(float(report["tick_seconds"]))
+            for event in report["leading"]:
+                self.leading.labels(owner, event).set(1)
         for event in await events.ids():
             stats = await events.stats(event)
             if stats is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # most tickets expired, removed or trimmed per event per tick
 KEEP_FINISHED_MS = 6 * 3600 * 1000  # a finished ticket still answers its status this long
+REPORT_SECONDS = 1.0  # how often the promoter writes its health report for /metrics
 
 
 def lease_ms(tick_ms: int) -> int:
@@ -67,6 +69,8 @@ class Promoter:
         self.tick_ms = tick_ms
         self.owner = owner or f"promoter-{secrets.token_hex(6)}"
         self.tracks: dict[str, EventTrack] = {}
+        self._slowest_tick = 0.0
+        self._last_report = 0.0
 
     @property
     def tick_seconds(self) -> float:
@@ -77,7 +81,7 @@ class Promoter:
         return sorted(e for e, t in self.tracks.items() if t.leading)
 
     async def tick(self) -> list[TickResult]:
-        events = sorted(await self.redis.smembers(keys.EVENTS))
+        events = sorted(str(e) for e in await self.redis.smembers(keys.EVENTS))
         now = time.monotonic()
         async with self.redis.pipeline(transaction=False) as pipe:
             for event in events:
@@ -132,7 +136,9 @@ class Promoter:
         backoff = 0.1
         while not stop.is_set():
             try:
+                started = time.monotonic()
                 await self.tick()
+                await self._report(time.monotonic() - started)
                 backoff = 0.1
             except (RedisError, OSError) as exc:
                 log.warning("tick failed (%s); retrying in %.1f s", exc, backoff)
@@ -150,3 +156,15 @@ class Promoter:
                 delay = 0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.hdel(keys.PROMOTERS, self.owner)
+
+    async def _report(self, tick_seconds: float) -> None:
+        """Leadership and the slowest tick since the last report, for every web process's /metrics."""
+        self._slowest_tick = max(self._slowest_tick, tick_seconds)
+        now = time.time()
+        if now - self._last_report < REPORT_SECONDS:
+            return
+        report = {"at": now, "leading": self.leading, "tick_seconds": self._slowest_tick}
+        await self.redis.hset(keys.PROMOTERS, self.owner, json.dumps(report))
+        self._last_report, self._slowest_tick = now, 0.0

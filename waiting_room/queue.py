@@ -59,7 +59,7 @@ def _ms_now(time_reply: Any) -> int:
 
 
 def _float(value: str | None) -> float | None:
-    return None if value in (None, "") else float(value)  # type: ignore[arg-type]
+    return None if value is None or value == "" else float(value)
 
 
 class Queue:

@@ -31,7 +31,9 @@ def connect(url: str, **options: Any) -> Redis:
     if parts.scheme == "redis+sentinel":
         service = parts.path.strip("/") or "mymaster"
         hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in parts.netloc.split(",")]
-        return Sentinel(hosts, socket_timeout=SOCKET_TIMEOUT).master_for(service, redis_class=Redis, **common)
+        sentinel = Sentinel(hosts, socket_timeout=SOCKET_TIMEOUT)  # type: ignore[no-untyped-call]
+        client: Redis = sentinel.master_for(service, redis_class=Redis, **common)
+        return client
     if parts.scheme == "redis+cluster":
         raise ValueError("redis+cluster:// is not supported yet; use a single node or Sentinel")
     pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **common)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -27,5 +26,5 @@ class Scripts:
     touch: AsyncScript
 
     @classmethod
-    def register(cls, redis: Redis[Any] | Any) -> Scripts:
+    def register(cls, redis: Redis) -> Scripts:
         return cls(**{name: redis.register_script(source(name)) for name in cls.__dataclass_fields__})

@@ -76,7 +76,7 @@ async def set_status(request: Request) -> Response:
     event = _event_id(request)
     body = await json_body(request)
     try:
-        status = EventStatus(body.get("status"))
+        status = EventStatus(str(body.get("status")))
     except ValueError:
         allowed = ", ".join(s.value for s in EventStatus)
         raise ApiError(422, "invalid_settings", f"status must be one of {allowed}", field="status") from None

@@ -28,6 +28,7 @@ from waiting_room.settings import Settings
 from waiting_room.tokens import Signer, ensure_private_key, load_private_key
 from waiting_room.web import admin, pages, public, ws
 from waiting_room.web.errors import EXCEPTION_HANDLERS
+from waiting_room.web.ratelimit import RateLimiter
 from waiting_room.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class WebState:
     hub: Hub
     templates: Jinja2Templates
     metrics: Metrics
+    join_limiter: RateLimiter
 
     def page_context(self, request: Request, **extra: Any) -> dict[str, Any]:
         lang = i18n.pick_language(request.headers.get("accept-language"),
@@ -76,7 +78,8 @@ def create_app(settings: Settings) -> Starlette:
         queue = Queue(redis, scripts, settings.public_url)
         hub = Hub(redis, bus_redis, queue, scripts, signer, settings.tick_seconds)
         templates = Jinja2Templates(directory=str(paths.TEMPLATES))
-        state = WebState(settings, redis, queue, Events(redis), signer, hub, templates, Metrics(hub))
+        limiter = RateLimiter(public.JOINS_PER_SECOND, public.JOIN_BURST)
+        state = WebState(settings, redis, queue, Events(redis), signer, hub, templates, Metrics(hub), limiter)
         await hub.start()
         if not settings.admin_token:
             log.warning("WR_ADMIN_TOKEN is not set: every admin call is refused")

@@ -95,7 +95,9 @@ def error_page(request: Request, status: int, message: str, headers: dict[str, s
     if wr is None:
         return PlainTextResponse(message, status, headers=headers)
     context = wr.page_context(request, title=str(status), status_code=status, message=message)
-    return wr.templates.TemplateResponse(request, "error.html", context, status_code=status, headers=headers)
+    page: Response = wr.templates.TemplateResponse(request, "error.html", context, status_code=status,
+                                                   headers=headers)
+    return page
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -24,10 +24,10 @@ from waiting_room.web.public import SESSION_COOKIE, set_session_cookie
 REDEEM_OUTCOMES = {"token_used": ("used", 409), "token_expired": ("expired", 401), "invalid_token": ("invalid", 401)}
 
 
-def _render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
     wr = request.state.wr
     response: Response = wr.templates.TemplateResponse(
-        request, template, wr.page_context(request, **context), status_code=status
+        request, template, wr.page_context(request, **context), status_code=status_code
     )
     lang = request.query_params.get("lang")
     if lang in ("en", "ko"):

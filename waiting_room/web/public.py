@@ -14,10 +14,13 @@ from waiting_room.queue import QueueError, TicketView
 from waiting_room.tickets import is_event_id
 from waiting_room.tokens import TokenError
 from waiting_room.web.errors import ApiError, json_body
+from waiting_room.web.ratelimit import retry_after_header
 
 UID_COOKIE = "wr_uid"
 SESSION_COOKIE = "wr_session"
 UID_MAX_AGE = 7 * 86400
+JOINS_PER_SECOND = 200.0  # per client address and process
+JOIN_BURST = 1000.0
 
 
 def _wr(request: Request) -> Any:
@@ -43,6 +46,11 @@ async def join(request: Request) -> Response:
     if not is_event_id(event):
         raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
     await json_body(request)  # optional, but if present it must be well-formed
+    client = request.client.host if request.client else "?"
+    wait = _wr(request).join_limiter.check(client, time.monotonic())
+    if wait is not None:
+        raise ApiError(429, "rate_limited", "too many joins from this address; try again shortly",
+                       {"Retry-After": retry_after_header(wait)})
     uid = request.cookies.get(UID_COOKIE, "")
     fresh_uid = not (16 <= len(uid) <= 64 and uid.replace("-", "").replace("_", "").isalnum())
     if fresh_uid:
@@ -119,7 +127,8 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     wr = _wr(request)
-    return await wr.metrics.render(wr.events)
+    page: Response = await wr.metrics.render(wr.events)
+    return page
 
 
 routes = [
