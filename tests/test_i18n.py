@@ -124,8 +124,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_every_string_the_templates_use_exists() -> None:
     used: set[str] = set()
-    for template in (ROOT / "templates").glob("*.html"):
-        used |= set(re.findall(r"\bt\.(\w+)", template.read_text(encoding="utf-8")))
+    for name in ("base", "index", "error", "waiting", "order"):
+        template = ROOT / "templates" / f"{name}.html"
+        used |= set(re.findall(r"\bt\.(\w+)\b(?!\()", template.read_text(encoding="utf-8")))
     used |= {f"order_{kind}_{part}" for kind in ("used", "expired", "invalid") for part in ("title", "text")}
     used |= {f"status_{status}" for status in ("open", "paused", "sold_out", "closed")}
     assert used, "no template found"

@@ -40,7 +40,8 @@ def run_web(settings: Settings, host: str, port: int) -> int:
         create_app(settings), host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False,
         ws_max_size=1024, lifespan="on", log_level="warning", timeout_graceful_shutdown=3, access_log=False,
     )
-    uvicorn.Server(config).run()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the signal it shut down on
+        uvicorn.Server(config).run()
     return 0
 
 
@@ -100,9 +101,10 @@ def run_demo(settings: Settings, host: str, port: int, crowd: int) -> int:
         "WR_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
     }
     me = [sys.executable, "-m", "waiting_room"]
+    # own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order
     children = [
-        subprocess.Popen([*me, "web", "--host", host, "--port", str(port)], env=env),
-        subprocess.Popen([*me, "promoter"], env=env),
+        subprocess.Popen([*me, "web", "--host", host, "--port", str(port)], env=env, start_new_session=True),
+        subprocess.Popen([*me, "promoter"], env=env, start_new_session=True),
     ]
     stopping = False
 

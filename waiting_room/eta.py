@@ -36,4 +36,5 @@ def eta_seconds(position: int | None, observed_per_minute: float, admitting: boo
     """Expected wait; None when unknown (paused, nothing admitted yet, no position)."""
     if not admitting or position is None or observed_per_minute <= 0.01:
         return None
-    return max(0, math.ceil(position / (observed_per_minute / 60)))
+    # position * 60 / rate, not position / (rate / 60): the latter rounds 11 at 11/min up to 61 s
+    return max(0, math.ceil(position * 60 / observed_per_minute))

@@ -98,7 +98,8 @@ def _text(field: str, value: Any, longest: int) -> str:
 def _target(value: Any) -> str:
     text = _text("target_url", value, 2000)
     parts = urlsplit(text)
-    relative = not parts.scheme and not parts.netloc and text.startswith("/") and not text.startswith("//")
+    # browsers read /\host as //host: another site, not a path
+    relative = not parts.scheme and not parts.netloc and text.startswith("/") and text[1:2] not in ("/", "\\")
     if not relative and (parts.scheme not in ("http", "https") or not parts.netloc):
         raise InvalidSettings("target_url", "must be an http(s) URL or a path starting with /")
     return text

@@ -45,6 +45,10 @@ _EN: dict[str, str] = {
     "error_title": "Something went wrong",
     "error_message": "The page could not be shown. Please try again in a moment.",
     "error_code": "Error {code}",
+    "error_title_404": "Page not found",
+    "error_message_404": "There is no such page or event. Please check the address.",
+    "error_title_503": "Briefly unavailable",
+    "error_message_503": "The waiting room is briefly unavailable. Please try again in a moment.",
     "error_home": "Go to the list of events",
     # waiting page, rendered by the server
     "waiting_keep_open": "Keep this page open. When it is your turn, you will be taken to the next step.",
@@ -137,6 +141,10 @@ _KO: dict[str, str] = {
     "error_title": "문제가 발생했습니다",
     "error_message": "페이지를 표시할 수 없습니다. 잠시 후 다시 시도해 주세요.",
     "error_code": "오류 {code}",
+    "error_title_404": "페이지를 찾을 수 없습니다",
+    "error_message_404": "해당 페이지나 이벤트가 없습니다. 주소를 확인해 주세요.",
+    "error_title_503": "잠시 이용할 수 없습니다",
+    "error_message_503": "대기실을 잠시 이용할 수 없습니다. 잠시 후 다시 시도해 주세요.",
     "error_home": "이벤트 목록으로 가기",
     # waiting page, rendered by the server
     "waiting_keep_open": "이 페이지를 열어 두세요. 차례가 되면 다음 단계로 자동 이동합니다.",

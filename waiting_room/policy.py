@@ -1,12 +1,16 @@
 """Admission policy: how many tickets may go in this tick. Pure, no I/O.
 
 The rate is a token bucket kept by the leading promoter in memory. It fills
-at ``rate_per_minute`` and holds at most one tick's share (at least one
-ticket), so a promoter that was slow, paused or just took over never lets
-a burst through: over any window, admissions stay within the rate plus one
-tick's share. A new leader starts with an empty bucket, which keeps that
-bound across a failover. Capacity (``max_active``) is enforced inside the
-promote script, where it is read atomically with the admission.
+at ``rate_per_minute`` and holds at most one tick's share plus one ticket,
+so a promoter that was slow, paused or just took over never lets a burst
+through: over any window, admissions stay within the rate plus one tick's
+share (plus one for whole tickets). The extra ticket is room for the
+fraction left over after a tick admits whole tickets: a cap of exactly one
+share would throw that fraction away every tick, and 100/min at 500 ms
+ticks (0.83 a tick) would admit only 60/min. A new leader starts with an
+empty bucket, which keeps that bound across a failover. Capacity
+(``max_active``) is enforced inside the promote script, where it is read
+atomically with the admission.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class TokenBucket:
 
     def refill(self, now: float, rate_per_minute: float, tick_seconds: float) -> None:
         if self.at is not None and now > self.at:
-            cap = max(1.0, tick_share(rate_per_minute, tick_seconds))
+            cap = tick_share(rate_per_minute, tick_seconds) + 1.0
             self.tokens = min(cap, self.tokens + rate_per_minute / 60 * (now - self.at))
         self.at = now
 

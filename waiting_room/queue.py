@@ -7,6 +7,7 @@ consistent with each other (a rank and the served_total it goes with).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +64,12 @@ def _float(value: str | None) -> float | None:
 
 
 class Queue:
-    def __init__(self, redis: Redis, scripts: Scripts, issuer: str) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, issuer: str, shuffle: Callable[[], int] | None = None) -> None:
         self.redis = redis
         self.scripts = scripts
         self.issuer = issuer
+        # the order of a pre-queue ticket: uniform in [0, SHUFFLE_RANGE); tests pass a seeded one
+        self.shuffle = shuffle or (lambda: secrets.randbelow(SHUFFLE_RANGE))
 
     async def join(self, event: str, uid: str) -> tuple[TicketView, bool]:
         """The caller's ticket for `event` and whether it is new (idempotent per uid)."""
@@ -74,7 +77,8 @@ class Queue:
         keys = [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen]
         replace = ""
         for _ in range(3):
-            reply = await self.scripts.join(keys, [new_ticket(event), uid, secrets.randbelow(SHUFFLE_RANGE), replace])
+            args = [new_ticket(event), uid, self.shuffle(), replace, secrets.token_urlsafe(16)]
+            reply = await self.scripts.join(keys, args)
             kind = reply[0]
             if kind == "unknown_event":
                 raise QueueError(404, "unknown_event", f"there is no event {event!r}")

@@ -42,7 +42,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         public_url = env.get("WR_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/")
-        if urlsplit(public_url).scheme not in ("http", "https"):
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SettingsError(f"WR_PUBLIC_URL must be an http(s) URL, got {public_url!r}")
         tick = env.get("WR_TICK_MS", "500")
         try:

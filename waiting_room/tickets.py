@@ -26,13 +26,14 @@ def new_ticket(event: str) -> str:
 def event_of(ticket: str) -> str | None:
     """The event a well-formed ticket id belongs to, else None."""
     event, dot, rand = ticket.partition(".")
-    if not dot or not EVENT_ID.match(event) or not _RANDOM.match(rand):
+    if not dot or not EVENT_ID.fullmatch(event) or not _RANDOM.fullmatch(rand):
         return None
     return event
 
 
 def is_event_id(value: str) -> bool:
-    return EVENT_ID.match(value) is not None
+    # fullmatch: `$` alone would accept a trailing newline
+    return EVENT_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

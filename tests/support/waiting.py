@@ -10,33 +10,33 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def poll(fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 15.0, interval: float = 0.05) -> T:
-    """Call `fn` until it returns something truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+def poll(fn: Callable[[], T], what: str | Callable[[], str], within: float = 15.0, interval: float = 0.05) -> T:
+    """Call `fn` until it returns something truthy; fail naming `what` after `within` seconds."""
+    deadline = time.monotonic() + within
     while True:
         value = fn()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what() if callable(what) else what}")
+            raise AssertionError(f"gave up after {within:.0f} s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 
 async def apoll(
-    fn: Callable[[], Awaitable[T]], what: str | Callable[[], str], timeout: float = 15.0, interval: float = 0.05
+    fn: Callable[[], Awaitable[T]], what: str | Callable[[], str], within: float = 15.0, interval: float = 0.05
 ) -> T:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await fn()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what() if callable(what) else what}")
+            raise AssertionError(f"gave up after {within:.0f} s waiting for {what() if callable(what) else what}")
         await asyncio.sleep(interval)
 
 
-async def until(predicate: Callable[[], bool], what: str | Callable[[], str], timeout: float = 15.0) -> None:
+async def until(predicate: Callable[[], bool], what: str | Callable[[], str], within: float = 15.0) -> None:
     async def check() -> bool:
         return predicate()
 
-    await apoll(check, what, timeout, 0.02)
+    await apoll(check, what, within, 0.02)

@@ -11,6 +11,7 @@
 -- ARGV[2] uid        the caller's wr_uid
 -- ARGV[3] shuffle    random integer in [0, 2^40): the order of a pre-queue ticket
 -- ARGV[4] replace    a ticket of this uid that has finished and may be replaced, or ""
+-- ARGV[5] jti        random id its admission token will carry (one per ticket: it redeems once)
 --
 -- Returns {"unknown_event"} | {"event_closed"} | {"existing", ticket}
 --       | {"new", ticket, rank, waiting, served_total, pre_queue(0|1), observed_rate, status, opens_at}
@@ -45,7 +46,7 @@ else
 end
 local ticket = ARGV[1]
 redis.call("ZADD", KEYS[3], score, ticket)
-local record = {s = "waiting", o = seq, u = ARGV[2], j = now}
+local record = {s = "waiting", o = seq, u = ARGV[2], j = now, jti = ARGV[5]}
 if pre then record.p = 1 end
 redis.call("HSET", KEYS[4], ticket, cjson.encode(record))
 redis.call("HSET", KEYS[5], ARGV[2], ticket)

@@ -99,11 +99,9 @@ if n > 0 then
   local expires = now + token_ttl * 1000
   for i = 1, #popped, 2 do
     local ticket = popped[i]
-    update(ticket, function(rec)
-      rec.s = "admitted"; rec.a = now; rec.x = expires; rec.jti = redis.sha1hex(ticket)
-    end)
+    local rec = update(ticket, function(r) r.s = "admitted"; r.a = now; r.x = expires end)
     redis.call("ZADD", KEYS[4], expires, ticket)
-    admitted[#admitted + 1] = {ticket, now, expires, redis.sha1hex(ticket)}
+    admitted[#admitted + 1] = {ticket, now, expires, rec and rec.jti or ""}
   end
   if #admitted > 0 then
     local seen_done = {}

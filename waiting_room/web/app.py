@@ -26,7 +26,7 @@ from waiting_room.redis_client import connect
 from waiting_room.scripts import Scripts
 from waiting_room.settings import Settings
 from waiting_room.tokens import Signer, ensure_private_key, load_private_key
-from waiting_room.web import admin, pages, public, ws
+from waiting_room.web import admin, admin_stream, pages, public, ws
 from waiting_room.web.errors import EXCEPTION_HANDLERS
 from waiting_room.web.ratelimit import RateLimiter
 from waiting_room.web.security import SecurityHeaders
@@ -91,7 +91,7 @@ def create_app(settings: Settings) -> Starlette:
             await bus_redis.aclose()
 
     routes = [
-        *public.routes, *ws.routes, *admin.routes, *pages.routes,
+        *public.routes, *ws.routes, *admin.routes, *admin_stream.routes, *pages.routes,
         Mount("/static", StaticFiles(directory=str(paths.STATIC)), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

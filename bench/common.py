@@ -1,0 +1,590 @@
+"""What every benchmark shares: a private stack, a WebSocket client pool, the bus, and small stats.
+
+A `Stack` is one redis-server (EmbeddedRedis, free port, temp dir), one
+`waiting-room web` and one `waiting-room promoter` as real subprocesses with
+the contract's environment. Everything binds to 127.0.0.1 and everything is
+stopped when the `with` block ends, also on a timeout or Ctrl-C.
+
+The client pool spreads sockets over several processes, because one Python
+process receiving ~10k messages/s is CPU bound before the server is. Each
+worker records every message with its receive time and hands back the
+records at the end; the analysis runs in the parent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import multiprocessing as mp
+import os
+import resource
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from waiting_room import keys
+from waiting_room.embedded import EmbeddedRedis, free_port
+from waiting_room.keys import EventKeys
+from waiting_room.queue import Queue
+from waiting_room.scripts import Scripts
+from waiting_room.tokens import ensure_private_key
+
+EVENT = "bench"
+HOST = "127.0.0.1"
+
+
+# --- time limits and process hygiene ------------------------------------------
+
+
+class BenchTimeout(Exception):
+    """The hard overall timeout of a benchmark run."""
+
+
+def install_deadline(seconds: float) -> None:
+    """Abort the whole run after `seconds` (SIGALRM); SIGTERM exits too, so `finally` blocks clean up."""
+
+    def on_alarm(*_: object) -> None:
+        raise BenchTimeout(f"hard timeout of {seconds:.0f} s reached")
+
+    def on_term(*_: object) -> None:
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.alarm(max(1, math.ceil(seconds)))
+
+
+def raise_nofile() -> int:
+    """Every socket is a file: lift the soft limit to the hard one (20,000 on these machines)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine() -> dict[str, str]:
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        total_kib = int(f.readline().split()[1])
+    try:
+        redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
+                                       timeout=5).stdout.split()[2].removeprefix("v=")
+    except (OSError, IndexError, subprocess.SubprocessError):
+        redis_version = "?"
+    return {
+        "nproc": str(os.cpu_count()), "cpu": model, "ram": f"{total_kib / 1024 / 1024:.1f} GiB",
+        "python": sys.version.split()[0], "redis": redis_version,
+        "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def print_machine() -> None:
+    m = machine()
+    print(f"machine: nproc={m['nproc']} cpu={m['cpu']!r} ram={m['ram']} python={m['python']} "
+          f"redis={m['redis']} loadavg={m['loadavg']}", flush=True)
+
+
+# --- the stack under test ---------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """redis-server + `waiting-room web` + `waiting-room promoter`, private to one run."""
+
+    tick_ms: int = 500
+    with_promoter: bool = True
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="wr-bench-")))
+    port: int = field(default_factory=free_port)
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    redis: EmbeddedRedis | None = None
+    web: subprocess.Popen[bytes] | None = None
+    promoter: subprocess.Popen[bytes] | None = None
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://{HOST}:{self.port}"
+
+    @property
+    def redis_url(self) -> str:
+        assert self.redis is not None
+        return self.redis.url
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ, "WR_REDIS_URL": self.redis_url, "WR_ADMIN_TOKEN": self.admin_token,
+            "WR_SIGNING_KEY": str(self.root / "signing-key.pem"), "WR_TICK_MS": str(self.tick_ms),
+            "WR_PUBLIC_URL": self.public_url, "WR_ALLOWED_ORIGINS": self.public_url,
+            "WR_DATA_DIR": str(self.root / "data"), "PYTHONUNBUFFERED": "1",
+        }
+
+    def _spawn(self, role: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"{role}.log", "wb")  # noqa: SIM115 - the child owns it; closed with the dir
+        return subprocess.Popen([sys.executable, "-m", "waiting_room", role, *args], env=self.env(),
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def start(self) -> Stack:
+        self.redis = EmbeddedRedis(self.root / "redis")
+        self.redis.start()
+        ensure_private_key(self.root / "signing-key.pem")
+        self.web = self._spawn("web", "--host", HOST, "--port", str(self.port))
+        if self.with_promoter:
+            self.start_promoter()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.web.poll() is not None:
+                raise RuntimeError(f"web exited early:\n{self.log_tail('web')}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.public_url}/readyz", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError(f"web did not become ready:\n{self.log_tail('web')}")
+
+    def start_promoter(self) -> None:
+        self.promoter = self._spawn("promoter")
+
+    def log_tail(self, role: str, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join((self.root / f"{role}.log").read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop(self) -> None:
+        for proc in (self.promoter, self.web):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in (self.promoter, self.web):
+            if proc is None:
+                continue
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if self.redis is not None:
+            self.redis.stop()
+        for role in ("web", "promoter"):
+            tail = self.log_tail(role)
+            if "Traceback" in tail or "ERROR" in tail:
+                print(f"--- {role}.log (tail) ---\n{tail}", file=sys.stderr)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Stack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- talking to it -----------------------------------------------------------
+
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    async def put_event(self, http: httpx.AsyncClient, **settings: Any) -> dict[str, Any]:
+        r = await http.put(f"{self.public_url}/api/admin/events/{EVENT}", json=settings,
+                           headers=self.admin_headers())
+        r.raise_for_status()
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def set_status(self, http: httpx.AsyncClient, status: str) -> None:
+        r = await http.post(f"{self.public_url}/api/admin/events/{EVENT}/status", json={"status": status},
+                            headers=self.admin_headers())
+        r.raise_for_status()
+
+    async def stats(self, http: httpx.AsyncClient) -> dict[str, Any]:
+        r = await http.get(f"{self.public_url}/api/admin/events/{EVENT}/stats", headers=self.admin_headers())
+        r.raise_for_status()
+        body: dict[str, Any] = r.json()
+        return body
+
+
+async def join_http(stack: Stack, n: int, concurrency: int = 8) -> list[tuple[str, int]]:
+    """n new tickets through the public API, in join order: (ticket, position at join).
+
+    Concurrency 8: httpx's pool gets slower, not faster, with more requests in flight (~230/s at 32).
+
+    Each request carries a fresh `wr_uid`, exactly as n different browsers without a
+    cookie would get one each; the client's cookie jar is never used.
+    """
+    out: list[tuple[str, int]] = []
+    sem = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+
+        async def one() -> None:
+            async with sem:
+                uid = secrets.token_urlsafe(18)
+                for _ in range(100):
+                    r = await http.post(f"{stack.public_url}/api/events/{EVENT}/tickets",
+                                        headers={"Cookie": f"wr_uid={uid}"})
+                    if r.status_code != 429:  # the per-address join limit: every bench join comes from one
+                        break
+                    await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
+                if r.status_code != 201:
+                    raise RuntimeError(f"join answered {r.status_code}: {r.text[:200]}")
+                body = r.json()
+                out.append((body["ticket"], int(body["position"])))
+
+        await asyncio.gather(*(one() for _ in range(n)))
+    out.sort(key=lambda t: t[1])
+    return out
+
+
+async def join_lua(stack: Stack, n: int, concurrency: int = 16) -> list[tuple[str, int]]:
+    """n new tickets by running join.lua directly (Queue.join), skipping HTTP: for big lines."""
+    redis = Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        queue = Queue(redis, Scripts.register(redis), stack.public_url)
+        out: list[tuple[str, int]] = []
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with sem:
+                view, _ = await queue.join(EVENT, secrets.token_urlsafe(18))
+                assert view.position is not None
+                out.append((view.ticket, view.position))
+
+        await asyncio.gather(*(one() for _ in range(n)))
+    finally:
+        await redis.aclose()
+    out.sort(key=lambda t: t[1])
+    return out
+
+
+HTTP_JOIN_MAX = 1000  # "auto" joins by HTTP up to this many: the web process's per-address burst
+
+
+async def join(stack: Stack, n: int, via: str) -> tuple[list[tuple[str, int]], float, str]:
+    """Tickets, the join rate (per second) and the way used: "http", "lua", or "auto" (http up to 1000).
+
+    The web process lets one address join 200/s after a burst of 1000, and every bench join comes
+    from 127.0.0.1: past the burst, HTTP joins would measure that limit, not the product.
+    """
+    if via == "auto":
+        via = "http" if n <= HTTP_JOIN_MAX else "lua"
+    started = time.monotonic()
+    tickets = await (join_http(stack, n) if via == "http" else join_lua(stack, n))
+    return tickets, n / max(1e-9, time.monotonic() - started), via
+
+
+# --- the bus, seen from the bench ----------------------------------------------------
+
+
+@dataclass
+class Advance:
+    received: float  # time.time() when the bench got it
+    at: float  # the promoter script's Redis TIME, seconds
+    served: int
+    waiting: int
+    admitted: int
+    observed_rate: float
+
+
+class BusTap:
+    """Subscribes to `wr:bus` and keeps every `advance` of the bench event."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis = Redis.from_url(redis_url, decode_responses=True)
+        self.advances: list[Advance] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def _run(self) -> None:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(keys.BUS)
+        self._ready.set()
+        try:
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None:
+                    continue
+                now = time.time()
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    body = json.loads(message["data"])
+                    if body.get("type") == "advance" and body.get("event") == EVENT:
+                        admitted = body.get("admitted")
+                        self.advances.append(Advance(
+                            now, body["at"] / 1000, int(body["served"]), int(body["waiting"]),
+                            len(admitted) if isinstance(admitted, list) else 0, float(body.get("observed_rate") or 0),
+                        ))
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.redis.aclose()
+
+
+async def commandstats(redis: Redis) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT (the bench's own INFO/RESETSTAT left out)."""
+    raw: dict[str, Any] = await redis.info("commandstats")
+    calls = {}
+    for name, value in raw.items():
+        command = name.removeprefix("cmdstat_")
+        if command in ("info", "config|resetstat"):
+            continue
+        calls[command] = int(value["calls"])
+    return calls
+
+
+async def measure_commands(redis: Redis, ticks: int, tick_s: float) -> tuple[dict[str, float], float]:
+    """Redis commands per tick over a window of `ticks` ticks: {command: calls/tick}, total/tick."""
+    await redis.config_resetstat()
+    started = time.monotonic()
+    await asyncio.sleep(ticks * tick_s)
+    calls = await commandstats(redis)
+    elapsed_ticks = (time.monotonic() - started) / tick_s
+    per_tick = {c: n / elapsed_ticks for c, n in sorted(calls.items(), key=lambda kv: -kv[1])}
+    return per_tick, sum(per_tick.values())
+
+
+# --- the WebSocket client pool -------------------------------------------------------
+
+
+@dataclass
+class SocketRecord:
+    """One client socket's life, as the worker saw it. Times are time.time()."""
+
+    ticket: str
+    started: float = 0.0
+    opened: float = 0.0  # handshake done
+    error: str = ""
+    # (receive time, served_total, position, eta_seconds, waiting) of every `position` message
+    positions: list[tuple[float, int, int | None, int | None, int]] = field(default_factory=list)
+    admitted_at: float = 0.0
+    other: int = 0  # state / notice messages
+    close_code: int | None = None
+
+
+def _worker(pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str], concurrency: int,
+            deadline: float) -> None:
+    """A client process: open every socket, record every message, stop when told or at `deadline`."""
+    raise_nofile()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it will tell us or terminate us
+    try:
+        asyncio.run(_worker_main(pipe, ws_base, origin, tickets, concurrency, deadline))
+    except (EOFError, BrokenPipeError):
+        pass  # the parent is gone
+
+
+async def _worker_main(pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str], concurrency: int,
+                       deadline: float) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    records = [SocketRecord(t) for t in tickets]
+    sem = asyncio.Semaphore(concurrency)
+    stop = asyncio.Event()
+    attempted = 0
+    all_attempted = asyncio.Event()
+    sockets: list[Any] = []
+
+    def attempt_done() -> None:
+        nonlocal attempted
+        attempted += 1
+        if attempted == len(records):
+            all_attempted.set()
+
+    async def run(rec: SocketRecord) -> None:
+        async with sem:
+            rec.started = time.time()
+            try:
+                ws = await connect(f"{ws_base}/ws/tickets/{rec.ticket}", origin=origin,  # type: ignore[arg-type]
+                                   compression=None, ping_interval=None, open_timeout=60, close_timeout=2)
+            except Exception as exc:
+                rec.error = f"{type(exc).__name__}: {exc}"[:200]
+                attempt_done()
+                return
+            rec.opened = time.time()
+        sockets.append(ws)
+        attempt_done()
+        try:
+            async for raw in ws:
+                now = time.time()
+                m = json.loads(raw)
+                kind = m.get("type")
+                if kind == "position":
+                    rec.positions.append((now, m["served_total"], m["position"], m["eta_seconds"], m["waiting"]))
+                elif kind == "admitted":
+                    rec.admitted_at = now
+                else:
+                    rec.other += 1
+        except ConnectionClosed:
+            pass
+        if not stop.is_set():  # closed by the server, not by us
+            rec.close_code = ws.close_code
+
+    tasks = [asyncio.create_task(run(r)) for r in records]
+    time_left = max(0.1, deadline - time.time())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_attempted.wait(), time_left)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    pipe.send(("connected", sum(1 for r in records if r.opened), usage.ru_utime + usage.ru_stime))
+    # wait for "stop" without blocking the loop (poll the pipe)
+    while time.time() < deadline:
+        if pipe.poll():
+            pipe.recv()
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    await asyncio.gather(*(_close(ws) for ws in sockets), return_exceptions=True)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    pipe.send(("results", records, cpu))
+
+
+async def _close(ws: Any) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.close(), 3)
+
+
+class ClientPool:
+    """Sockets for `tickets`, spread round-robin over `procs` worker processes."""
+
+    def __init__(self, stack: Stack, tickets: Sequence[str], procs: int, concurrency: int = 64,
+                 max_seconds: float = 170) -> None:
+        self.stack = stack
+        self.tickets = list(tickets)
+        self.procs = max(1, min(procs, len(self.tickets)))
+        self.concurrency = concurrency
+        self.deadline = time.time() + max_seconds
+        self.workers: list[tuple[Any, Connection]] = []
+        self.connected = 0
+        self.client_cpu_at_connect = 0.0
+
+    def __enter__(self) -> ClientPool:
+        ctx = mp.get_context("spawn")
+        for i in range(self.procs):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, daemon=True, args=(
+                child, self.stack.ws_base, self.stack.public_url, self.tickets[i :: self.procs], self.concurrency,
+                self.deadline,
+            ))
+            proc.start()
+            child.close()
+            self.workers.append((proc, parent))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc, pipe in self.workers:
+            with contextlib.suppress(OSError):
+                pipe.close()
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+
+    async def _recv(self, pipe: Connection) -> Any:
+        while not pipe.poll():
+            if time.time() > self.deadline + 15:
+                raise BenchTimeout("a client worker did not answer")
+            await asyncio.sleep(0.02)
+        return pipe.recv()
+
+    async def wait_connected(self) -> int:
+        replies = [await self._recv(pipe) for _, pipe in self.workers]
+        self.connected = sum(r[1] for r in replies)
+        self.client_cpu_at_connect = sum(r[2] for r in replies)
+        return self.connected
+
+    async def results(self) -> tuple[list[SocketRecord], float]:
+        """Stop every worker; all records (in ticket order) and the clients' CPU seconds in total."""
+        for _, pipe in self.workers:
+            pipe.send("stop")
+        records: dict[str, SocketRecord] = {}
+        cpu = 0.0
+        for _, pipe in self.workers:
+            _, recs, worker_cpu = await self._recv(pipe)
+            cpu += worker_cpu
+            records.update((r.ticket, r) for r in recs)
+        return [records[t] for t in self.tickets], cpu
+
+
+# --- numbers -----------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], fmt: Callable[[object], str] | None = None
+          ) -> str:
+    """A Markdown table (it reads fine in a terminal too)."""
+
+    def cell(v: object) -> str:
+        if fmt is not None:
+            return fmt(v)
+        if isinstance(v, float):
+            return "–" if math.isnan(v) else f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells]
+    return "\n".join(lines)
+
+
+def chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]

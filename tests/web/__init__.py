@@ -1,0 +1,1 @@
+"""Tests of waiting_room.web, mirroring its modules."""
