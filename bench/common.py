@@ -38,7 +38,6 @@ from redis.asyncio import Redis
 
 from waiting_room import keys
 from waiting_room.embedded import EmbeddedRedis, free_port
-from waiting_room.keys import EventKeys
 from waiting_room.queue import Queue
 from waiting_room.scripts import Scripts
 from waiting_room.tokens import ensure_private_key
@@ -70,7 +69,7 @@ def install_deadline(seconds: float) -> None:
 
 def raise_nofile() -> int:
     """Every socket is a file: lift the soft limit to the hard one (20,000 on these machines)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -204,7 +203,10 @@ class Stack:
             tail = self.log_tail(role)
             if "Traceback" in tail or "ERROR" in tail:
                 print(f"--- {role}.log (tail) ---\n{tail}", file=sys.stderr)
-        shutil.rmtree(self.root, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP_LOGS"):
+            print(f"logs kept in {self.root}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> Stack:
         try:
@@ -355,7 +357,7 @@ class BusTap:
                         ))
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -397,12 +399,15 @@ class SocketRecord:
     ticket: str
     started: float = 0.0
     opened: float = 0.0  # handshake done
+    attached: float = 0.0  # first message received: the server has read the ticket's place
     error: str = ""
     # (receive time, served_total, position, eta_seconds, waiting) of every `position` message
     positions: list[tuple[float, int, int | None, int | None, int]] = field(default_factory=list)
     admitted_at: float = 0.0
     other: int = 0  # state / notice messages
-    close_code: int | None = None
+    close_code: int | None = None  # when the server closed it (not us at the end)
+    close_reason: str = ""
+    closed_at: float = 0.0
 
 
 def _worker(pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str], concurrency: int,
@@ -410,10 +415,8 @@ def _worker(pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str],
     """A client process: open every socket, record every message, stop when told or at `deadline`."""
     raise_nofile()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it will tell us or terminate us
-    try:
+    with contextlib.suppress(EOFError, BrokenPipeError):  # the parent is gone
         asyncio.run(_worker_main(pipe, ws_base, origin, tickets, concurrency, deadline))
-    except (EOFError, BrokenPipeError):
-        pass  # the parent is gone
 
 
 async def _worker_main(pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str], concurrency: int,
@@ -434,7 +437,25 @@ async def _worker_main(pipe: Connection, ws_base: str, origin: str, tickets: Seq
         if attempted == len(records):
             all_attempted.set()
 
+    def handle(rec: SocketRecord, raw: str | bytes, now: float) -> None:
+        m = json.loads(raw)
+        kind = m.get("type")
+        if kind == "position":
+            rec.positions.append((now, m["served_total"], m["position"], m["eta_seconds"], m["waiting"]))
+        elif kind == "admitted":
+            rec.admitted_at = now
+        else:
+            rec.other += 1
+
+    def closed(rec: SocketRecord, ws: Any) -> None:
+        if not stop.is_set():  # closed by the server (or the connection broke), not by us
+            rec.close_code = ws.close_code if ws.close_code is not None else -1
+            rec.close_reason = ws.close_reason or ""
+            rec.closed_at = time.time()
+
     async def run(rec: SocketRecord) -> None:
+        # in flight (counted by the semaphore) from the handshake until the first message: the
+        # server's work for a new socket is the handshake plus reading where its ticket stands
         async with sem:
             rec.started = time.time()
             try:
@@ -445,30 +466,29 @@ async def _worker_main(pipe: Connection, ws_base: str, origin: str, tickets: Seq
                 attempt_done()
                 return
             rec.opened = time.time()
-        sockets.append(ws)
+            sockets.append(ws)
+            try:
+                first = await ws.recv()
+            except ConnectionClosed:
+                closed(rec, ws)
+                attempt_done()
+                return
+            rec.attached = time.time()
+            handle(rec, first, rec.attached)
         attempt_done()
         try:
             async for raw in ws:
-                now = time.time()
-                m = json.loads(raw)
-                kind = m.get("type")
-                if kind == "position":
-                    rec.positions.append((now, m["served_total"], m["position"], m["eta_seconds"], m["waiting"]))
-                elif kind == "admitted":
-                    rec.admitted_at = now
-                else:
-                    rec.other += 1
+                handle(rec, raw, time.time())
         except ConnectionClosed:
             pass
-        if not stop.is_set():  # closed by the server, not by us
-            rec.close_code = ws.close_code
+        closed(rec, ws)
 
     tasks = [asyncio.create_task(run(r)) for r in records]
     time_left = max(0.1, deadline - time.time())
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_attempted.wait(), time_left)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    pipe.send(("connected", sum(1 for r in records if r.opened), usage.ru_utime + usage.ru_stime))
+    pipe.send(("connected", sum(1 for r in records if r.attached), usage.ru_utime + usage.ru_stime))
     # wait for "stop" without blocking the loop (poll the pipe)
     while time.time() < deadline:
         if pipe.poll():
@@ -493,7 +513,7 @@ async def _close(ws: Any) -> None:
 class ClientPool:
     """Sockets for `tickets`, spread round-robin over `procs` worker processes."""
 
-    def __init__(self, stack: Stack, tickets: Sequence[str], procs: int, concurrency: int = 64,
+    def __init__(self, stack: Stack, tickets: Sequence[str], procs: int, concurrency: int = 16,
                  max_seconds: float = 170) -> None:
         self.stack = stack
         self.tickets = list(tickets)
@@ -572,7 +592,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], fmt: Callabl
         if fmt is not None:
             return fmt(v)
         if isinstance(v, float):
-            return "–" if math.isnan(v) else f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
+            return "-" if math.isnan(v) else f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
         if isinstance(v, int):
             return f"{v:,}"
         return str(v)

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,7 @@ from bench.common import (
     ClientPool,
     SocketRecord,
     Stack,
+    commandstats,
     cpu_seconds,
     install_deadline,
     join,
@@ -75,6 +78,10 @@ class Result:
     commands: dict[str, float]
     commands_total: float
     closed_by_server: int
+    closes: str  # "code xN (first..last s after opening)", by close code
+    tick_intervals_ms: list[float]
+    connect_calls: dict[str, int]  # Redis calls while the sockets connected (plus the ticks meanwhile)
+    loadavg: str
 
     @property
     def rss_per_socket_kib(self) -> float:
@@ -104,7 +111,7 @@ def analyse(n: int, records: list[SocketRecord], joined: dict[str, int], advance
     missing_sockets = 0
     max_gap = 0.0
     for rec in records:
-        if not rec.opened:
+        if not rec.attached or rec.close_code is not None:  # refused sockets are counted apart
             continue
         position = joined[rec.ticket]
         got = {served: t for t, served, *_ in rec.positions}
@@ -125,7 +132,7 @@ def analyse(n: int, records: list[SocketRecord], joined: dict[str, int], advance
             per_tick_max[adv.served] = max(per_tick_max.get(adv.served, 0.0), lag)
         missing_sockets += missed
         times = [t for t, served, *_ in rec.positions if window[0] <= t <= window[1] and served < position]
-        for a, b in zip(times, times[1:], strict=False):
+        for a, b in itertools.pairwise(times):
             max_gap = max(max_gap, b - a)
     admitted_lag = []
     for rec in records:
@@ -139,6 +146,7 @@ def analyse(n: int, records: list[SocketRecord], joined: dict[str, int], advance
         "missing_sockets": missing_sockets, "max_gap": max_gap, "lags": lags,
         "tick_done": list(per_tick_max.values()), "bus_lag": [(a.received - a.at) * 1000 for a in in_window],
         "admitted_lag": admitted_lag,
+        "tick_intervals": [(b.at - a.at) * 1000 for a, b in itertools.pairwise(in_window)],
     }
 
 
@@ -161,10 +169,12 @@ async def scenario(n: int, args: argparse.Namespace, deadline: float) -> Result:
                 await asyncio.sleep(1.5)
                 rss_idle = rss_kib(pid)
                 await tap.start()
-                with ClientPool(stack, [t for t, _ in joined_list], procs, args.concurrency,
+                with ClientPool(stack, [t for t, _ in joined_list], procs, max(1, args.in_flight // procs),
                                 max_seconds=deadline - time.time() - 10) as pool:
+                    await redis.config_resetstat()
                     t0 = time.time()
                     connected = await pool.wait_connected()
+                    connect_calls = await commandstats(redis)
                     connect_s = time.time() - t0
                     print(f"  N={n}: {connected} sockets open in {connect_s:.1f} s ({procs} client processes)",
                           flush=True)
@@ -182,8 +192,7 @@ async def scenario(n: int, args: argparse.Namespace, deadline: float) -> Result:
         finally:
             await tap.stop()
             await redis.aclose()
-    opened = [r for r in records if r.opened]
-    handshakes = [(r.opened - r.started) * 1000 for r in opened]
+    handshakes = [(r.attached - r.started) * 1000 for r in records if r.attached]
     a = analyse(n, records, joined, tap.advances, (t_open + args.settle, t_b - 1.0))
     msgs = sum(1 for r in records for t, *_ in r.positions if t_a <= t <= t_b)
     return Result(
@@ -196,17 +205,29 @@ async def scenario(n: int, args: argparse.Namespace, deadline: float) -> Result:
         bus_lag_ms=a["bus_lag"], tick_done_ms=a["tick_done"], admitted_lag_ms=a["admitted_lag"],
         commands=commands, commands_total=commands_total,
         closed_by_server=sum(1 for r in records if r.close_code is not None),
+        closes=describe_closes(records, t_open), tick_intervals_ms=a["tick_intervals"],
+        loadavg=" ".join(f"{x:.2f}" for x in os.getloadavg()), connect_calls=connect_calls,
     )
+
+
+def describe_closes(records: list[SocketRecord], t_open: float) -> str:
+    by_code: dict[str, list[float]] = {}
+    for r in records:
+        if r.close_code is not None:
+            by_code.setdefault(f"{r.close_code} {r.close_reason}".strip(), []).append(r.closed_at - t_open)
+    return "; ".join(f"{code} x{len(ts)} ({min(ts):+.1f}..{max(ts):+.1f} s after opening)"
+                     for code, ts in sorted(by_code.items())) or "none"
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
     print(f"\n## 1. Sockets on one web process (tick {args.tick_ms} ms, rate {args.rate}/min, "
           f"{args.duration:.0f} s open)\n")
     print(table(
-        ["sockets", "client procs", "open", "connect s", "handshake p50/p99 ms", "ticks checked",
+        ["sockets", "client procs", "in flight", "attached", "connect s", "attach p50/p99 ms", "ticks checked",
          "positions due", "delivered", "missed (later one instead)", "sockets that missed any",
          "max gap s", "msgs/s", "web CPU", "msgs per web CPU-s", "closed by server"],
-        [[r.n, r.procs, r.connected, r.connect_s, f"{r.handshake_p50_ms:.0f} / {r.handshake_p99_ms:.0f}",
+        [[r.n, r.procs, args.in_flight, r.connected, r.connect_s,
+          f"{r.handshake_p50_ms:.0f} / {r.handshake_p99_ms:.0f}",
           r.ticks, r.expected, r.delivered, f"{r.expected - r.delivered} ({r.later_instead})", r.sockets_missing,
           r.max_gap_s, r.msgs_per_s, f"{r.web_cpu:.0%}", r.msgs_per_s / max(r.web_cpu, 1e-9), r.closed_by_server]
          for r in results]))
@@ -228,6 +249,15 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print(table(["command", *(f"N={r.n}" for r in results)],
                 [[c, *(r.commands.get(c, 0.0) for r in results)] for c in names]
                 + [["total", *(r.commands_total for r in results)]]))
+    for r in results:
+        print(f"\nN={r.n}: sockets closed by the server: {r.closes}")
+        iv = r.tick_intervals_ms
+        print(f"N={r.n}: promoter publish interval p50 {percentile(iv, 50):.0f} ms, max {max(iv, default=0):.0f} ms; "
+              f"load average at the end {r.loadavg}")
+    for r in results:
+        calls = sorted(r.connect_calls.items(), key=lambda kv: -kv[1])
+        print(f"N={r.n}: Redis calls while connecting, per socket: {sum(r.connect_calls.values()) / r.n:.2f} ("
+              + ", ".join(f"{c} {k / r.n:.2f}" for c, k in calls if k / r.n >= 0.05) + ")")
     print("\nclient CPU (all client processes, share of one core): "
           + ", ".join(f"N={r.n}: {r.client_cpu:.0%}" for r in results))
 
@@ -236,7 +266,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sockets", default="1000,5000", help="comma-separated socket counts (default 1000,5000)")
     parser.add_argument("--procs", type=int, default=0, help="client processes (default: 2-4 by size)")
-    parser.add_argument("--concurrency", type=int, default=64, help="handshakes in flight per client process")
+    parser.add_argument("--in-flight", type=int, default=64,
+                        help="sockets opening at once, over all client processes, each from its handshake to its "
+                             "first message (default 64, the web process's Redis pool size)")
     parser.add_argument("--rate", type=int, default=600, help="rate_per_minute (default 600: 5 per 500 ms tick)")
     parser.add_argument("--tick-ms", type=int, default=500, help="WR_TICK_MS (default 500)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds the event is open (default 20)")

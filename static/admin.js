@@ -199,6 +199,7 @@
       e.preventDefault();
       card.dirty.clear();
       fillSettings(card);
+      say(q(".c-result"), "");
     });
     root.querySelectorAll("[data-status]").forEach(function (button) {
       button.addEventListener("click", function () { changeStatus(card, button.getAttribute("data-status")); });

@@ -26,7 +26,8 @@ def fields_of(message: dict[str, object]) -> set[str]:
 def test_position() -> None:
     message = messages.position(3, 10, 42, 1234)
     assert message["type"] == "position" and fields_of(message) == CONTRACT_FIELDS["position"]
-    assert (message["position"], message["waiting"], message["eta_seconds"], message["served_total"]) == (3, 10, 42, 1234)
+    values = (message["position"], message["waiting"], message["eta_seconds"], message["served_total"])
+    assert values == (3, 10, 42, 1234)
 
 
 def test_position_unknowns_are_null() -> None:
@@ -83,7 +84,8 @@ def test_bus_notice_names_its_event_or_none_for_all(event: str | None) -> None:
 
 
 def test_bus_claim() -> None:
-    assert messages.bus_claim("demo." + "A" * 24, "c-1") == {"type": "claim", "ticket": "demo." + "A" * 24, "conn": "c-1"}
+    ticket = "demo." + "A" * 24
+    assert messages.bus_claim(ticket, "c-1") == {"type": "claim", "ticket": ticket, "conn": "c-1"}
 
 
 @pytest.mark.parametrize(

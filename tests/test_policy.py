@@ -65,6 +65,7 @@ def test_no_window_exceeds_the_rate_by_more_than_a_share(seed: int, rate: int) -
     times, admitted = run(rng, rate, tick, 250, jitter=True, demand=True)
     # one tick's share, plus one for whole tickets
     assert worst_excess(times, admitted, rate) <= tick_share(rate, tick) + 1 + 1e-9
+    assert max(admitted) <= max(1, math.ceil(tick_share(rate, tick)))
 
 
 @pytest.mark.parametrize("tick", TICKS)
@@ -100,8 +101,28 @@ def test_a_stall_lets_through_at_most_one_share(rate: int, tick: float) -> None:
     bucket.refill(3600.0, rate, tick)  # an hour without a tick
     share = tick_share(rate, tick)
     assert bucket.tokens <= share + 1
-    assert bucket.budget() == math.floor(share + 1)
-    assert bucket.budget() >= 1
+    assert bucket.budget() == max(1, math.ceil(share))
+
+
+@pytest.mark.parametrize(("rate", "tick", "per_tick"), [(1200, 0.1, 2), (600, 0.5, 5), (100, 0.5, 1), (700, 0.3, 4)])
+def test_one_tick_admits_at_most_its_share_rounded_up(rate: int, tick: float, per_tick: int) -> None:
+    bucket = TokenBucket()
+    bucket.refill(0.0, rate, tick)
+    bucket.refill(tick * 1.9, rate, tick)  # a late tick
+    assert bucket.budget() == per_tick
+
+
+@pytest.mark.parametrize(("rate", "tick"), [(120, 0.5), (600, 0.5), (1200, 0.1), (6000, 0.5), (60_000, 0.05)])
+def test_a_slightly_late_tick_on_a_fixed_grid_loses_nothing(rate: int, tick: float) -> None:
+    """Late by less than one ticket's worth of time: the next tick, early by as much, makes it up."""
+    late = 0.9 * 60 / rate
+    bucket = TokenBucket()
+    total = 0
+    for k in range(2001):
+        bucket.refill(k * tick + (late if k % 7 == 3 else 0.0), rate, tick)
+        total += bucket.budget()
+        bucket.spend(bucket.budget())
+    assert total >= rate / 60 * 2000 * tick - 1 - 1e-6
 
 
 def test_a_new_bucket_starts_empty() -> None:

@@ -138,7 +138,7 @@ def test_forged_expired_and_replayed_tokens_are_refused(shared_cluster: Cluster,
     claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     assert (header["alg"], claims["sub"], claims["aud"]) == ("EdDSA", ticket, event)
 
-    head, payload, signature = token.split(".")
+    head, _, signature = token.split(".")
     tampered = ".".join([head, b64url(json.dumps({**claims, "sub": other}).encode()), signature])
     foreign = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]})
     now = int(time.time())
@@ -249,8 +249,8 @@ def test_api_errors_are_json_and_never_5xx(shared_cluster: Cluster, event: str) 
         what = f"{r.request.method} {r.request.url.path} -> {r.status_code} {r.text[:200]}"
         assert r.status_code < 500, what
         assert r.status_code == status, what
-        got_status, got_code = error_of(r)
-        assert code is None or got_code == code, what
+        _, got = error_of(r)  # the contract's JSON error shape, whatever the code
+        assert code in (None, got), what
     assert c.ticket(ticket)["state"] == "waiting"  # and the processes still serve
 
 
@@ -271,10 +271,11 @@ async def test_killing_a_web_process_loses_no_ticket(cluster_factory: Callable[.
         for i, cl in enumerate(waiting):
             cl.url = cl.url.replace(str(c.ports[0]), str(c.ports[i % 2]))
         await asyncio.gather(*(cl.reconnect() for cl in waiting))
+        await until(lambda: all(cl.of("position", 1) or cl.of("admitted", 1) for cl in waiting),
+                    "a position (or admission) on every reconnected socket")
         for cl in waiting:
-            message = await cl.wait_for("position", connection=1) if not cl.of("admitted", 1) else None
-            if message is not None:
-                assert message.data["position"] <= last[cl.ticket], f"{cl.ticket} lost its place"
+            if cl.of("position", 1):  # else it was admitted in the meantime
+                assert cl.positions(1)[0] <= last[cl.ticket], f"{cl.ticket} lost its place"
         await until(lambda: all(cl.admitted for cl in clients), "every ticket to be admitted", within=30)
     finally:
         await close_all(clients)

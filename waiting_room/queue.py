@@ -77,7 +77,7 @@ class Queue:
         keys = [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen]
         replace = ""
         for _ in range(3):
-            args = [new_ticket(event), uid, self.shuffle(), replace, secrets.token_urlsafe(16)]
+            args: list[str | int] = [new_ticket(event), uid, self.shuffle(), replace, secrets.token_urlsafe(16)]
             reply = await self.scripts.join(keys, args)
             kind = reply[0]
             if kind == "unknown_event":

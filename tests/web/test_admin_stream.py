@@ -138,3 +138,21 @@ async def test_a_client_without_origin_is_served(cluster: Cluster) -> None:
         assert (await client.wait_for("stats")).data["type"] == "stats"
     finally:
         await close_all([client])
+
+
+async def test_a_redis_outage_is_said_and_the_push_resumes(cluster_factory: Callable[..., Cluster]) -> None:
+    own = cluster_factory(webs=1, promoters=0)
+    own.put_event("outage")
+    client = await admin_ws(own).connect()
+    try:
+        await client.send(json.dumps({"token": own.admin_token}))
+        await client.wait_for("stats")
+        own.redis_server.kill()
+        unavailable = await client.wait_for("unavailable")
+        assert "Redis" in unavailable.data["message"]
+        own.redis_server.start()
+        before = len(client.of("stats"))
+        await until(lambda: len(client.of("stats")) > before, "the pushes to resume after Redis is back")
+        assert client.open
+    finally:
+        await close_all([client])

@@ -1,0 +1,162 @@
+"""/admin in headless Chromium against a real web process, promoter and redis-server.
+
+An operator signs in, watches the numbers move, changes the rate, sends a
+notice that an open waiting page shows as text, and confirms a destructive
+status change. Skips (saying why) without /usr/bin/chromium, unless
+WR_REQUIRE_BROWSER is set, as in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cluster import Cluster
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+if not CHROMIUM.exists():
+    reason = f"no Chromium at {CHROMIUM} (Debian's `chromium` package; .ci/run installs it)"
+    if os.environ.get("WR_REQUIRE_BROWSER"):
+        raise RuntimeError(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    made = Cluster(tmp_path_factory.mktemp("admin-page"), webs=1, promoters=1)
+    try:
+        yield made.start()
+    finally:
+        made.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def sign_in(page: Page, cluster: Cluster) -> None:
+    page.goto(cluster.url("/admin"))
+    page.get_by_label("Admin token").fill(cluster.admin_token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#live")).to_have_attribute("data-state", "ok")
+
+
+def card(page: Page, event: str) -> Any:
+    return page.locator(f"article.card[data-event='{event}']")
+
+
+def test_a_wrong_token_is_refused_in_words(page: Page, cluster: Cluster) -> None:
+    page.goto(cluster.url("/admin"))
+    page.get_by_label("Admin token").fill("not-the-token")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_have_text("The admin token was refused. Sign in again.")
+    expect(page.locator("#board")).to_be_hidden()
+
+
+def test_the_numbers_move_and_the_rate_changes_live(page: Page, cluster: Cluster) -> None:
+    cluster.put_event("moving", title="Moving line", rate_per_minute=60)
+    for _ in range(40):
+        cluster.join("moving")
+    sign_in(page, cluster)
+    served = card(page, "moving").locator(".n-served")
+    expect(served).to_have_text(re.compile(r"^[0-9,]+$"))
+    before = int(served.inner_text().replace(",", ""))
+    expect(served).not_to_have_text(str(before))  # pushed, not reloaded
+
+    rate = card(page, "moving").get_by_label("Admissions per minute")
+    rate.fill("600")
+    card(page, "moving").get_by_role("button", name="Apply changes").click()
+    expect(card(page, "moving").locator(".c-result")).to_have_text("Saved: rate 600.")
+    assert cluster.stats("moving")["rate_per_minute"] == 600
+    expect(card(page, "moving").locator(".n-rate")).to_contain_text("· 600 set")
+
+    rate.fill("0")
+    card(page, "moving").get_by_role("button", name="Apply changes").click()
+    expect(card(page, "moving").locator(".c-result")).to_have_text(
+        "rate_per_minute must be between 1 and 1000000")
+
+
+def test_a_notice_reaches_an_open_waiting_page_as_text(page: Page, browser: Browser, cluster: Cluster) -> None:
+    cluster.put_event("noticed", title="Noticed", rate_per_minute=1)
+    visitor = browser.new_context().new_page()
+    try:
+        visitor.goto(cluster.url("/e/noticed"))
+        sign_in(page, cluster)
+        expect(card(page, "noticed")).to_be_visible()
+        expect(card(page, "noticed").locator(".n-conns")).to_have_text("1")  # the visitor's socket is open
+        page.get_by_label("To", exact=True).select_option("noticed")
+        page.get_by_label("Warning", exact=True).check()
+        text = "Back in <b>5</b> minutes & more"
+        page.get_by_label("Text (plain text, shown as written)").fill(text)
+        expect(page.locator("#preview-text")).to_have_text(text)
+        assert page.locator("#preview-text b").count() == 0
+        page.get_by_role("button", name="Send notice").click()
+        expect(page.locator("#notice-result")).to_have_text(re.compile(r"^Sent to Noticed \(noticed\) at "))
+        expect(visitor.get_by_text(text)).to_be_visible()
+        assert visitor.locator("b", has_text="5").count() == 0
+    finally:
+        visitor.context.close()
+
+
+def test_a_destructive_status_asks_first(page: Page, cluster: Cluster) -> None:
+    cluster.put_event("ending", title="Ending")
+    sign_in(page, cluster)
+    closing = card(page, "ending").get_by_role("button", name="Close…")
+    closing.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Close “Ending”?")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(closing).to_be_focused()
+    assert cluster.stats("ending")["status"] == "open"
+
+    closing.click()
+    dialog.get_by_role("button", name="Yes, close the event").click()
+    expect(card(page, "ending").locator(".c-status")).to_have_text("Closed")
+    expect(card(page, "ending").locator(".c-result")).to_contain_text("Every waiting browser has been told.")
+    assert cluster.stats("ending")["status"] == "closed"
+    card(page, "ending").get_by_role("button", name="Open").click()
+    expect(card(page, "ending").locator(".c-status")).to_have_text("Open")
+
+
+def test_creating_an_event_adds_its_card(page: Page, cluster: Cluster) -> None:
+    sign_in(page, cluster)
+    page.get_by_label("Id (").fill("fresh-drop")
+    page.get_by_label("Title").fill("Fresh drop")
+    page.get_by_role("button", name="Create event").click()
+    expect(card(page, "fresh-drop").locator(".c-title")).to_have_text("Fresh drop")
+    page.get_by_label("Id (").fill("Bad Id")
+    page.get_by_role("button", name="Create event").click()
+    expect(page.locator("#create-result")).to_contain_text("the event id must match")
+
+
+def test_the_token_is_kept_for_the_tab_and_a_401_signs_out(page: Page, cluster: Cluster) -> None:
+    sign_in(page, cluster)
+    page.reload()
+    expect(page.locator("#live")).to_have_attribute("data-state", "ok")  # no second sign-in
+    page.evaluate("sessionStorage.setItem('wr-admin-token', 'stale')")
+    page.reload()
+    expect(page.get_by_role("alert")).to_have_text("The admin token was refused. Sign in again.")
+    expect(page.get_by_label("Admin token")).to_be_focused()
