@@ -24,7 +24,7 @@ async def join(scripts: Scripts, event: str, uid: str, replace: str = "") -> lis
     k = EventKeys(event)
     reply: list[Any] = await scripts.join(
         [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen],
-        [new_ticket(event), uid, secrets.randbelow(1 << 40), replace],
+        [new_ticket(event), uid, secrets.randbelow(1 << 40), replace, secrets.token_urlsafe(16)],
     )
     return reply
 

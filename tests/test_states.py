@@ -11,6 +11,7 @@ RECONNECT = {
     CloseCode.INTERNAL_ERROR: True,
     CloseCode.MESSAGE_TOO_BIG: False,
     CloseCode.REPLACED: False,
+    CloseCode.UNAUTHORIZED: False,
     CloseCode.BAD_MESSAGE: False,
     CloseCode.ORIGIN_NOT_ALLOWED: False,
     CloseCode.UNKNOWN_TICKET: False,

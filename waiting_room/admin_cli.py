@@ -324,7 +324,8 @@ def settings_lines(body: dict[str, Any]) -> str:
     lines = []
     for key, value in body.items():
         if key == "opens_at" and value is not None:
-            value = f"{value:g} ({datetime.fromtimestamp(value).astimezone().isoformat(timespec='seconds')})"
+            when = datetime.fromtimestamp(value).astimezone().isoformat(timespec="seconds")
+            value = f"{value:.0f} ({when})" if float(value).is_integer() else f"{value:.3f} ({when})"
         lines.append(f"{key.ljust(width)}  {_cell(value)}\n")
     return "".join(lines)
 

@@ -100,6 +100,7 @@ class Events:
             "removed": int(counters.get("removed", 0)),
             "connections": _live_connections(conns, int(time.time() * 1000)),
             "rate_per_minute": settings.rate_per_minute,
+            "max_active": settings.max_active,
             "observed_rate_per_minute": round(float(counters.get("observed_rate", 0) or 0), 1),
             "status": str(settings.status),
         }

@@ -42,6 +42,7 @@ class Metrics:
                                   ["event", "outcome"], registry=r)
         self.waiting = Gauge("wr_waiting", "Tickets waiting", ["event"], registry=r)
         self.active = Gauge("wr_active", "Admitted-pending plus active sessions", ["event"], registry=r)
+        self.max_active = Gauge("wr_max_active", "Configured capacity (0 = no limit)", ["event"], registry=r)
         self.connections = Gauge("wr_process_connections", "Open WebSockets of this process", ["event"], registry=r)
         self.leading = Gauge("wr_promoter_leading", "1 for each event a live promoter leads",
                              ["promoter", "event"], registry=r)
@@ -57,7 +58,9 @@ class Metrics:
         self.redemptions.labels(event).inc()
 
     async def render(self, events: Events) -> Response:
-        for gauge in (self.event_totals, self.waiting, self.active, self.connections, self.leading, self.tick):
+        gauges = (self.event_totals, self.waiting, self.active, self.max_active, self.connections, self.leading,
+                  self.tick)
+        for gauge in gauges:
             gauge.clear()  # events and promoters come and go: report only the live ones
         for owner, raw in (await events.promoter_reports()).items():
             report = json.loads(raw)
@@ -75,6 +78,7 @@ class Metrics:
                 self.event_totals.labels(event, outcome).set(stats[field])
             self.waiting.labels(event).set(stats["waiting"])
             self.active.labels(event).set(stats["admitted_pending"] + stats["active"])
+            self.max_active.labels(event).set(stats["max_active"])
         for event, room in list(self.hub.rooms.items()):
             self.connections.labels(event).set(len(room.conns))
         while self.hub.stats.fanout_lag:

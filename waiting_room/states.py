@@ -36,6 +36,7 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     REPLACED = 4001
+    UNAUTHORIZED = 4401
     BAD_MESSAGE = 4400
     ORIGIN_NOT_ALLOWED = 4403
     UNKNOWN_TICKET = 4404
@@ -55,6 +56,7 @@ CLOSE_CODE_EXPLANATIONS = {
     CloseCode.MESSAGE_TOO_BIG: "a client message was over 1 KiB",
     CloseCode.INTERNAL_ERROR: "the server failed; reconnect",
     CloseCode.REPLACED: "a newer connection for the same ticket took over",
+    CloseCode.UNAUTHORIZED: "the admin stream needs the admin token as its first message",
     CloseCode.BAD_MESSAGE: "a client message was not JSON",
     CloseCode.ORIGIN_NOT_ALLOWED: "the page's origin may not open sockets here",
     CloseCode.UNKNOWN_TICKET: "no such ticket",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,7 +76,12 @@ def history_urls(page: Any) -> list[str]:
     return [entry["url"] for entry in entries]
 
 
-def screenshot_path(tmp_path: Path, name: str) -> Path:
+def save_screenshot(page: Any, tmp_path: Path, name: str, full_page: bool = True) -> Path:
+    """A PNG under the test's tmp dir; also into $WR_SCREENSHOT_DIR when set (how docs/ gets its pictures)."""
     path = tmp_path / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=full_page)
+    extra = os.environ.get("WR_SCREENSHOT_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(extra) / path.name)
     return path

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from support.cluster import Cluster
 
-from .helpers import PAGE_TIMEOUT_MS, crowd, open_waiting_page, t, wait_live
+from .helpers import PAGE_TIMEOUT_MS, crowd, open_waiting_page, save_screenshot, t, wait_live
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("deadline")]
 
@@ -52,7 +53,8 @@ def test_a_wrong_token_is_refused_and_the_right_one_signs_in(shared_cluster: Clu
     page.wait_for_function("() => document.getElementById('live').dataset.state === 'ok'")
 
 
-def test_changing_the_rate_is_followed_by_the_observed_rate(shared_cluster: Cluster, event: str, page: Any) -> None:
+def test_changing_the_rate_is_followed_by_the_observed_rate(shared_cluster: Cluster, event: str, page: Any,
+                                                            tmp_path: Path) -> None:
     """Slow to fast: the observed rate climbs well past anything the old rate could give (a ratio in one run)."""
     old, new = 30, 1200
     shared_cluster.put_event(event, rate_per_minute=old)
@@ -85,11 +87,13 @@ def test_changing_the_rate_is_followed_by_the_observed_rate(shared_cluster: Clus
     after = observed_rate(event_card)
     assert after >= wanted, f"observed {before}/min before, {after}/min after setting {new}/min"
     assert shared_cluster.stats(event)["waiting"] > 0, "the line ran dry, so the rate was not what limited it"
+    save_screenshot(page, tmp_path, "dashboard")
 
 
 def test_a_notice_sent_from_the_dashboard_reaches_an_open_waiting_page(
         shared_cluster: Cluster, event: str, new_page: Callable[..., Any]) -> None:
     shared_cluster.put_event(event, title="Notice target")
+    shared_cluster.set_status(event, "paused")  # else the page is admitted and leaves before the notice comes
     waiting = new_page()
     open_waiting_page(waiting, event)
     wait_live(waiting)

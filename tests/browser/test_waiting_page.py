@@ -14,6 +14,7 @@ from .helpers import (
     PAGE_TIMEOUT_MS,
     crowd,
     open_waiting_page,
+    save_screenshot,
     shown_position,
     t,
     wait_live,
@@ -108,7 +109,7 @@ def test_reconnects_after_the_web_process_restarts_with_the_same_ticket_and_plac
 
 def test_notice_banner_shows_markup_as_text(shared_cluster: Cluster, event: str, page: Any,
                                            new_page: Callable[..., Any]) -> None:
-    shared_cluster.put_event(event)
+    paused_event_with_crowd(shared_cluster, event, 0)  # paused: the page stays in line, not off to the order page
     open_waiting_page(page, event)
     wait_live(page)
 
@@ -212,6 +213,12 @@ def test_phone_width_has_no_horizontal_scroll(shared_cluster: Cluster, event: st
                                " client: document.documentElement.clientWidth})")
         assert widths["client"] == 320
         assert widths["scroll"] <= widths["client"], f"horizontal scroll at 320 px in {lang}: {widths}"
-        shot = tmp_path / f"waiting-320-{lang}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        assert shot.stat().st_size > 0
+        assert save_screenshot(page, tmp_path, f"waiting-phone-{lang}").stat().st_size > 0
+
+        desktop = new_page(viewport={"width": 1280, "height": 800}, locale=locale)
+        open_waiting_page(desktop, event)
+        wait_live(desktop, lang)
+        desktop.locator("#notice-status").wait_for(state="visible")
+        widths = desktop.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= widths[1], f"horizontal scroll at 1280 px in {lang}: {widths}"
+        save_screenshot(desktop, tmp_path, f"waiting-desktop-{lang}")

@@ -1,9 +1,11 @@
 """/admin in headless Chromium against a real web process, promoter and redis-server.
 
-An operator signs in, watches the numbers move, changes the rate, sends a
-notice that an open waiting page shows as text, and confirms a destructive
-status change. Skips (saying why) without /usr/bin/chromium, unless
-WR_REQUIRE_BROWSER is set, as in CI.
+What tests/browser/test_dashboard.py (sign-in, the observed rate following a
+change, notices reaching a waiting page, closing) leaves out: numbers moving
+by push, a refused value shown in words, the confirmation dialog giving focus
+back, creating an event, and the token kept for the tab until a 401.
+Skips (saying why) without /usr/bin/chromium, unless WR_REQUIRE_BROWSER is
+set, as in CI.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.browser
 
 if not CHROMIUM.exists():
     reason = f"no Chromium at {CHROMIUM} (Debian's `chromium` package; .ci/run installs it)"
-    if os.environ.get("WR_REQUIRE_BROWSER"):
+    if os.environ.get("WR_REQUIRE_BROWSER") == "1":
         raise RuntimeError(reason)
     pytest.skip(reason, allow_module_level=True)
 
@@ -67,14 +69,6 @@ def card(page: Page, event: str) -> Any:
     return page.locator(f"article.card[data-event='{event}']")
 
 
-def test_a_wrong_token_is_refused_in_words(page: Page, cluster: Cluster) -> None:
-    page.goto(cluster.url("/admin"))
-    page.get_by_label("Admin token").fill("not-the-token")
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("alert")).to_have_text("The admin token was refused. Sign in again.")
-    expect(page.locator("#board")).to_be_hidden()
-
-
 def test_the_numbers_move_and_the_rate_changes_live(page: Page, cluster: Cluster) -> None:
     cluster.put_event("moving", title="Moving line", rate_per_minute=60)
     for _ in range(40):
@@ -96,28 +90,6 @@ def test_the_numbers_move_and_the_rate_changes_live(page: Page, cluster: Cluster
     card(page, "moving").get_by_role("button", name="Apply changes").click()
     expect(card(page, "moving").locator(".c-result")).to_have_text(
         "rate_per_minute must be between 1 and 1000000")
-
-
-def test_a_notice_reaches_an_open_waiting_page_as_text(page: Page, browser: Browser, cluster: Cluster) -> None:
-    cluster.put_event("noticed", title="Noticed", rate_per_minute=1)
-    visitor = browser.new_context().new_page()
-    try:
-        visitor.goto(cluster.url("/e/noticed"))
-        sign_in(page, cluster)
-        expect(card(page, "noticed")).to_be_visible()
-        expect(card(page, "noticed").locator(".n-conns")).to_have_text("1")  # the visitor's socket is open
-        page.get_by_label("To", exact=True).select_option("noticed")
-        page.get_by_label("Warning", exact=True).check()
-        text = "Back in <b>5</b> minutes & more"
-        page.get_by_label("Text (plain text, shown as written)").fill(text)
-        expect(page.locator("#preview-text")).to_have_text(text)
-        assert page.locator("#preview-text b").count() == 0
-        page.get_by_role("button", name="Send notice").click()
-        expect(page.locator("#notice-result")).to_have_text(re.compile(r"^Sent to Noticed \(noticed\) at "))
-        expect(visitor.get_by_text(text)).to_be_visible()
-        assert visitor.locator("b", has_text="5").count() == 0
-    finally:
-        visitor.context.close()
 
 
 def test_a_destructive_status_asks_first(page: Page, cluster: Cluster) -> None:

@@ -16,7 +16,8 @@ from support.cluster import Cluster
 from support.waiting import until
 from support.ws import WsClient, close_all
 
-from waiting_room.web.admin_stream import AUTH_TIMEOUT_SECONDS, UNAUTHORIZED
+from waiting_room.states import CloseCode
+from waiting_room.web.admin_stream import AUTH_TIMEOUT_SECONDS
 
 STATS_FIELDS = {"waiting", "admitted_pending", "active", "served_total", "tickets_issued", "connections",
                 "rate_per_minute", "observed_rate_per_minute"}
@@ -105,7 +106,7 @@ async def test_a_settings_change_shows_in_the_next_push(cluster: Cluster, event:
 async def test_anything_but_the_token_first_is_4401_with_no_data(cluster: Cluster, first: str) -> None:
     client = await admin_ws(cluster).connect()
     await client.send(first)
-    assert await client.closed() == UNAUTHORIZED
+    assert await client.closed() == CloseCode.UNAUTHORIZED
     assert client.received == []
 
 
@@ -113,13 +114,13 @@ async def test_a_right_token_second_is_too_late(cluster: Cluster) -> None:
     client = await admin_ws(cluster).connect()
     await client.send(json.dumps({"hello": 1}))
     await client.send(json.dumps({"token": cluster.admin_token}))
-    assert await client.closed() == UNAUTHORIZED
+    assert await client.closed() == CloseCode.UNAUTHORIZED
     assert client.received == []
 
 
 async def test_saying_nothing_is_closed_after_the_auth_timeout(cluster: Cluster) -> None:
     client = await admin_ws(cluster).connect()
-    assert await client.closed(timeout=AUTH_TIMEOUT_SECONDS + 10) == UNAUTHORIZED
+    assert await client.closed(within=AUTH_TIMEOUT_SECONDS + 10) == CloseCode.UNAUTHORIZED
     assert client.received == []
 
 

@@ -27,7 +27,6 @@ from waiting_room.states import CloseCode
 
 log = logging.getLogger(__name__)
 
-UNAUTHORIZED = 4401  # no valid admin token in the first message, or none in time; do not retry with it
 AUTH_TIMEOUT_SECONDS = 5.0
 PUSH_INTERVAL_SECONDS = 1.0
 
@@ -72,7 +71,7 @@ async def admin_socket(ws: WebSocket) -> None:
         return
     if not token_ok(await _first_token(ws), wr.settings.admin_token):
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client may already be gone
-            await ws.close(UNAUTHORIZED, "unauthorized")
+            await ws.close(CloseCode.UNAUTHORIZED, "unauthorized")
         return
     pusher = asyncio.create_task(_push(ws, wr.events))
     reader = asyncio.create_task(_drain(ws))
