@@ -112,6 +112,7 @@ class Promoter:
                 log.info("%s: another promoter leads this event now", event)
             track.leading = False
             track.bucket.reset(now)
+            track.last_tick = None  # the gap while another led says nothing about the rate
             return TickResult(event, leading=False)
         _, admitted, served, waiting, status, rate, _, published, pre_open = reply
         if not track.leading:

@@ -17,7 +17,6 @@ from waiting_room.i18n import STRINGS
 PAGE_TIMEOUT_MS = 45_000
 
 
-
 def t(key: str, lang: str = "en") -> str:
     return STRINGS[lang][key]
 

@@ -222,3 +222,8 @@ def test_phone_width_has_no_horizontal_scroll(shared_cluster: Cluster, event: st
         widths = desktop.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert widths[0] <= widths[1], f"horizontal scroll at 1280 px in {lang}: {widths}"
         save_screenshot(desktop, tmp_path, f"waiting-desktop-{lang}")
+        weight = desktop.evaluate("""() => performance.getEntriesByType('navigation')
+            .concat(performance.getEntriesByType('resource'))
+            .filter(e => !e.name.includes('/api/'))
+            .reduce((sum, e) => sum + e.decodedBodySize, 0)""")
+        assert 0 < weight < 50_000, f"the waiting page with its script, style and icon weighs {weight} bytes"

@@ -21,6 +21,7 @@ from waiting_room.tokens import TokenError
 from waiting_room.web.errors import error_page
 from waiting_room.web.public import SESSION_COOKIE, set_session_cookie
 
+FAILED_STATUS = {"used": 409, "expired": 401, "invalid": 401}
 REDEEM_OUTCOMES = {"token_used": ("used", 409), "token_expired": ("expired", 401), "invalid_token": ("invalid", 401)}
 
 
@@ -59,8 +60,12 @@ async def order(request: Request) -> Response:
     event = request.path_params["event"]
     token = request.query_params.get("token")
     if token:
-        return await _redeem_and_return(request, event, token)
+        return await _redeem_and_return(request, event, token, from_url=True)
     wr = request.state.wr
+    failed = request.query_params.get("failed")
+    if failed in FAILED_STATUS and is_event_id(event) and (settings := await wr.events.get(event)):
+        return _render(request, "order.html", FAILED_STATUS[failed], event=event, title=settings.title,
+                       state=failed)
     ticket = request.cookies.get(SESSION_COOKIE, "")
     settings = await wr.events.get(event) if is_event_id(event) else None
     if settings is None:
@@ -79,7 +84,8 @@ async def order_post(request: Request) -> Response:
     return await _redeem_and_return(request, event, token if isinstance(token, str) else "")
 
 
-async def _redeem_and_return(request: Request, event: str, token: str) -> Response:
+async def _redeem_and_return(request: Request, event: str, token: str, from_url: bool = False) -> Response:
+    """Redeem and go to the order form (303). A token that came in the URL leaves it either way."""
     wr = request.state.wr
     settings = await wr.events.get(event) if is_event_id(event) else None
     if settings is None:
@@ -91,6 +97,8 @@ async def _redeem_and_return(request: Request, event: str, token: str) -> Respon
         session_expires_at = await wr.queue.redeem(claims)
     except (TokenError, QueueError) as exc:
         state, status = REDEEM_OUTCOMES.get(exc.code, ("invalid", 401))
+        if from_url:
+            return RedirectResponse(f"/order/{event}?failed={state}", 303)
         return _render(request, "order.html", status, event=event, title=settings.title, state=state,
                        error_code=exc.code)
     wr.metrics.redeemed(event)
