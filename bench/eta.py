@@ -29,10 +29,9 @@ import time
 
 import httpx
 
+from bench.clients import ClientPool, SocketRecord
 from bench.common import (
     BusTap,
-    ClientPool,
-    SocketRecord,
     Stack,
     install_deadline,
     join,
@@ -44,6 +43,10 @@ from bench.common import (
 
 CHECKPOINTS = (10.0, 30.0, 60.0)
 STABLE = 0.05  # the observed rate is "stable" once within 5 % of the configured one
+
+
+def pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1%}"
 
 
 def samples(records: list[SocketRecord], t_open: float, checkpoint: float | None
@@ -102,8 +105,8 @@ async def run(args: argparse.Namespace, deadline: float) -> None:
         rel = [e / a for e, a in s if a > 0]
         rel_long = [e / a for e, a in s if a >= 10]
         rows.append([label, len(s), percentile([a for _, a in s], 50), percentile(errors, 50),
-                     percentile(errors, 90), max(errors), f"{percentile(rel, 50):.1%}", f"{percentile(rel, 90):.1%}",
-                     f"{percentile(rel_long, 50):.1%} / {percentile(rel_long, 90):.1%}"])
+                     percentile(errors, 90), max(errors), pct(percentile(rel, 50)), pct(percentile(rel, 90)),
+                     f"{pct(percentile(rel_long, 50))} / {pct(percentile(rel_long, 90))}"])
     print(table(["when", "tickets", "actual wait p50 s", "|error| p50 s", "|error| p90 s", "|error| max s",
                  "relative p50", "relative p90", "relative p50/p90 (waits >= 10 s)"], rows))
     first = next((a for a in tap.advances if a.observed_rate > 0), None)

@@ -29,8 +29,8 @@ import time
 import httpx
 from redis.asyncio import Redis
 
+from bench.clients import ClientPool
 from bench.common import (
-    ClientPool,
     Stack,
     install_deadline,
     join,

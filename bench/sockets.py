@@ -23,19 +23,20 @@ import asyncio
 import itertools
 import math
 import os
+import pstats
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
+from bench.clients import ClientPool, SocketRecord
 from bench.common import (
     Advance,
     BusTap,
-    ClientPool,
-    SocketRecord,
     Stack,
     commandstats,
     cpu_seconds,
@@ -153,7 +154,8 @@ def analyse(n: int, records: list[SocketRecord], joined: dict[str, int], advance
 async def scenario(n: int, args: argparse.Namespace, deadline: float) -> Result:
     tick_s = args.tick_ms / 1000
     procs = args.procs or max(2, min(4, math.ceil(n / 1500)))
-    with Stack(tick_ms=args.tick_ms) as stack:
+    profile = Path(f"{args.profile}.{n}") if args.profile else None
+    with Stack(tick_ms=args.tick_ms, web_profile=profile) as stack:
         assert stack.web is not None
         pid = stack.web.pid
         redis = Redis.from_url(stack.redis_url, decode_responses=True)
@@ -276,6 +278,8 @@ def main() -> None:
     parser.add_argument("--window-ticks", type=int, default=20, help="ticks in the Redis command window")
     parser.add_argument("--join-via", choices=("auto", "http", "lua"), default="auto",
                         help="POST /api/events/{event}/tickets, join.lua directly, or auto: http up to 1000")
+    parser.add_argument("--profile", metavar="PATH",
+                        help="run the web process under cProfile; write PATH.N and print its top functions")
     parser.add_argument("--timeout", type=float, default=175.0, help="hard limit for the whole run, seconds")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sockets.split(",") if s.strip()]
@@ -289,6 +293,10 @@ def main() -> None:
     for n in sizes:
         results.append(asyncio.run(scenario(n, args, deadline)))
     report(results, args)
+    if args.profile:
+        for n in sizes:
+            print(f"\n## cProfile of the web process, N={n} (connects included)\n", flush=True)
+            pstats.Stats(f"{args.profile}.{n}").sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

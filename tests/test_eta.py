@@ -27,12 +27,23 @@ def test_converges_to_a_steady_rate(tick: float) -> None:
 
 
 @pytest.mark.parametrize("tick", [0.1, 0.25, 0.5, 1.0, 2.0])
-def test_the_gap_halves_every_half_life_whatever_the_tick(tick: float) -> None:
+def test_the_old_rate_weighs_half_after_one_half_life_whatever_the_tick(tick: float) -> None:
+    """Long at 2400/min, then one half-life at 1200/min: halfway between, as an EWMA should be."""
     rate = ObservedRate()
-    rate.update(admitted=round(2400 / 60 * tick), seconds=tick, waiting_after=1)  # 2400/min
+    for _ in range(round(20 * HALF_LIFE_SECONDS / tick)):
+        rate.update(admitted=round(2400 / 60 * tick), seconds=tick, waiting_after=1)
     for _ in range(round(HALF_LIFE_SECONDS / tick)):
-        rate.update(admitted=round(1200 / 60 * tick), seconds=tick, waiting_after=1)  # 1200/min
-    assert rate.per_minute == pytest.approx(1800, rel=1e-9)
+        rate.update(admitted=round(1200 / 60 * tick), seconds=tick, waiting_after=1)
+    assert rate.per_minute == pytest.approx(1800, rel=1e-5)
+
+
+def test_a_first_tick_that_admits_nobody_does_not_drag_the_rate_down() -> None:
+    """The opening tick often admits nobody (the bucket starts empty); ETAs must be right within seconds."""
+    rate = ObservedRate()
+    rate.update(admitted=0, seconds=0.5, waiting_after=200)
+    for _ in range(20):  # 10 s at 120/min
+        rate.update(admitted=1, seconds=0.5, waiting_after=200)
+    assert rate.per_minute == pytest.approx(120, rel=0.1)
 
 
 def test_moves_monotonically_toward_a_new_rate() -> None:

@@ -122,7 +122,8 @@ async def test_positions_start_true_and_never_increase(
         await until(lambda: all(s.of("admitted") for s in sockets), "every socket to be admitted", within=30)
         await asyncio.sleep(0.3)  # anything sent after admission would show up now
     for ticket, socket in zip(tickets, sockets, strict=True):
-        positions = socket.positions()
+        positions = [p for p in socket.positions() if p is not None]
+        assert len(positions) == len(socket.positions())
         assert positions == sorted(positions, reverse=True), f"{ticket}: position went up: {positions}"
         assert len(socket.of("admitted")) == 1
         assert socket.sent[-1]["type"] == "admitted"
@@ -146,10 +147,10 @@ async def test_a_socket_opened_mid_line_starts_at_its_true_position(
 
         await apoll(three_admitted, "three admissions")
         await events.set_status(event_id, EventStatus.PAUSED)
-    removed = await redis.zrange(k.line, 2, 2)
+    removed: list[str] = await redis.zrange(k.line, 2, 2)  # type: ignore[assignment]
     await redis.zrem(k.line, *removed)  # one ahead leaves without admission (as the promoter would remove it)
     hub = await harness.hub()
-    waiting = await redis.zrange(k.line, 0, -1)
+    waiting: list[str] = await redis.zrange(k.line, 0, -1)  # type: ignore[assignment]
     sockets = [(await harness.connect(hub, t))[0] for t in waiting]
     await until(lambda: all(s.of("position") for s in sockets), "a position on every socket")
     for i, socket in enumerate(sockets):

@@ -43,7 +43,7 @@ async def state_of(queue: Queue, ticket: str) -> TicketState:
 
 
 async def admission_times(redis: Redis, event: str) -> dict[str, int]:
-    raw = await redis.hgetall(EventKeys(event).tickets)
+    raw: dict[str, str] = await redis.hgetall(EventKeys(event).tickets)  # type: ignore[assignment]
     return {t: json.loads(r)["a"] for t, r in raw.items() if "a" in json.loads(r)}
 
 

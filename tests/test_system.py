@@ -55,7 +55,7 @@ async def open_sockets(cluster: Cluster, tickets: list[str], webs: list[int]) ->
 
 def assert_never_up(clients: list[WsClient]) -> None:
     for c in clients:
-        positions = c.positions()
+        positions = c.ranks()
         assert positions == sorted(positions, reverse=True), f"{c.ticket}: position went up: {positions}"
 
 
@@ -70,7 +70,7 @@ async def test_admission_is_fifo_across_two_web_processes(shared_cluster: Cluste
     webs = [(i // 2) % 2 for i in range(len(tickets))]
     clients = await open_sockets(c, tickets, webs)
     try:
-        assert [cl.positions()[0] for cl in clients] == list(range(1, len(tickets) + 1))
+        assert [cl.ranks()[0] for cl in clients] == list(range(1, len(tickets) + 1))
         await asyncio.to_thread(c.set_status, event, "open")
         await until(lambda: all(cl.admitted for cl in clients), "every socket to be admitted", within=30)
     finally:
@@ -224,12 +224,12 @@ def test_api_errors_are_json_and_never_5xx(shared_cluster: Cluster, event: str) 
     c.put_event(event, status="paused")
     ticket = c.join(event)["ticket"]
     http, admin = c.http, c.admin
-    bad_json = {"content": b"{not json", "headers": {"content-type": "application/json"}}
+    bad_json = b"{not json"
     cases: list[tuple[Callable[[], httpx.Response], int, str | None]] = [
-        (lambda: http.post(c.url(f"/api/events/{event}/tickets"), **bad_json), 400, "invalid_json"),
+        (lambda: http.post(c.url(f"/api/events/{event}/tickets"), content=bad_json), 400, "invalid_json"),
         (lambda: http.post(c.url(f"/api/events/{event}/tickets"), content=b"[1, 2]"), 400, "invalid_json"),
         (lambda: http.post(c.url("/api/events/NO_SUCH/tickets")), 404, "unknown_event"),
-        (lambda: http.post(c.url("/api/redeem"), **bad_json), 401, "invalid_token"),
+        (lambda: http.post(c.url("/api/redeem"), content=bad_json), 401, "invalid_token"),
         (lambda: http.post(c.url("/api/redeem"), content=b"\xff\xfe"), 401, "invalid_token"),
         (lambda: http.post(c.url("/api/redeem"), json={"token": {"nested": 1}}), 401, "invalid_token"),
         (lambda: http.get(c.url(f"/api/tickets/{ticket}x")), 404, "unknown_ticket"),
@@ -238,7 +238,7 @@ def test_api_errors_are_json_and_never_5xx(shared_cluster: Cluster, event: str) 
         (lambda: http.delete(c.url(f"/api/tickets/{ticket}")), 405, None),
         (lambda: http.get(c.url(f"/api/events/{event}/tickets")), 405, None),
         (lambda: http.get(c.url("/api/redeem")), 405, None),
-        (lambda: admin.put(c.url(f"/api/admin/events/{event}"), **bad_json), 400, "invalid_json"),
+        (lambda: admin.put(c.url(f"/api/admin/events/{event}"), content=bad_json), 400, "invalid_json"),
         (lambda: admin.put(c.url(f"/api/admin/events/{event}"), json={"max_active": -1}), 422, "invalid_settings"),
         (lambda: admin.post(c.url(f"/api/admin/events/{event}/status"), json={"status": 3}), 422, None),
         (lambda: http.get(c.url("/api/admin/events")), 401, "unauthorized"),
@@ -264,7 +264,7 @@ async def test_killing_a_web_process_loses_no_ticket(cluster_factory: Callable[.
         await until(lambda: served(c, event) >= 2, "the line to move", within=15)
         c.kill_web(0)
         await until(lambda: not any(cl.open for cl in clients), "the sockets to drop", within=15)
-        last = {cl.ticket: cl.positions()[-1] for cl in clients if not cl.admitted}
+        last = {cl.ticket: cl.ranks()[-1] for cl in clients if not cl.admitted}
         assert len(last) >= 8
         await asyncio.to_thread(c.start_web, 0)
         waiting = [cl for cl in clients if cl.ticket in last]
@@ -275,7 +275,7 @@ async def test_killing_a_web_process_loses_no_ticket(cluster_factory: Callable[.
                     "a position (or admission) on every reconnected socket")
         for cl in waiting:
             if cl.of("position", 1):  # else it was admitted in the meantime
-                assert cl.positions(1)[0] <= last[cl.ticket], f"{cl.ticket} lost its place"
+                assert cl.ranks(1)[0] <= last[cl.ticket], f"{cl.ticket} lost its place"
         await until(lambda: all(cl.admitted for cl in clients), "every ticket to be admitted", within=30)
     finally:
         await close_all(clients)

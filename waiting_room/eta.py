@@ -1,15 +1,20 @@
 """The observed admission rate and the ETA it gives. Pure, no I/O.
 
 The rate is an exponentially weighted moving average of admissions per
-minute over ~30 s, updated only on ticks where people were still waiting
-afterwards: when the line runs empty, admissions are limited by arrivals,
-not by the rate, and counting those ticks would make ETAs too pessimistic.
+minute (half-life 20 s), updated only on ticks where people were still
+waiting afterwards: when the line runs empty, admissions are limited by
+arrivals, not by the rate, and counting those ticks would make ETAs too
+pessimistic. The average is bias-corrected (divided by the weight its
+samples have built up, as in Adam), so it is a true mean of the samples
+seen so far from the first tick on: without that, a first tick that
+happens to admit nobody would drag the rate towards zero for a minute and
+make every early ETA many times too long (measured: docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 HALF_LIFE_SECONDS = 20.0
 
@@ -17,19 +22,24 @@ HALF_LIFE_SECONDS = 20.0
 @dataclass
 class ObservedRate:
     per_minute: float | None = None
+    _weighted_sum: float = field(default=0.0, repr=False)
+    _weight: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.per_minute is not None:  # a known rate counts as fully settled
+            self._weighted_sum, self._weight = self.per_minute, 1.0
 
     def update(self, admitted: int, seconds: float, waiting_after: int) -> None:
         if seconds <= 0 or waiting_after == 0:
             return
         sample = admitted / seconds * 60
-        if self.per_minute is None:
-            self.per_minute = sample
-            return
-        weight = 1 - math.exp(-seconds * math.log(2) / HALF_LIFE_SECONDS)
-        self.per_minute += weight * (sample - self.per_minute)
+        keep = math.exp(-seconds * math.log(2) / HALF_LIFE_SECONDS)
+        self._weighted_sum = self._weighted_sum * keep + (1 - keep) * sample
+        self._weight = self._weight * keep + (1 - keep)
+        self.per_minute = self._weighted_sum / self._weight
 
     def reset(self) -> None:
-        self.per_minute = None
+        self.per_minute, self._weighted_sum, self._weight = None, 0.0, 0.0
 
 
 def eta_seconds(position: int | None, observed_per_minute: float, admitting: bool) -> int | None:

@@ -61,17 +61,6 @@ class Events:
             await pipe.execute()
         return {k: v for k, v in body.items() if k != "type"}
 
-    async def latest_notice(self, event: str) -> dict[str, Any] | None:
-        """The newer of the event's latest notice and the latest notice to all."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(EventKeys(event).notice)
-            pipe.hgetall(keys.GLOBAL_NOTICE)
-            found = [n for n in await pipe.execute() if n]
-        if not found:
-            return None
-        latest = max(found, key=lambda n: float(n.get("at", 0)))
-        return messages.notice(latest["id"], latest["level"], latest["text"], float(latest["at"]))
-
     async def promoter_reports(self) -> dict[str, str]:
         reports: dict[str, str] = await self.redis.hgetall(keys.PROMOTERS)  # type: ignore[assignment]
         return reports

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 5.0  # every socket's rank is read exactly at least this often
 MAILBOX_LIMIT = 64  # undeliverable must-send messages before a socket is dropped
+ARRIVAL_BATCH = 500  # sockets that connect together are loaded together, this many per round trip
 
 
 class Socket(Protocol):
@@ -154,11 +155,13 @@ class Hub:
         self.stats = HubStats()
         self.subscribed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._arrivals: deque[tuple[Conn, asyncio.Future[None]]] = deque()
+        self._arrived = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._refresh_loop())]
+        self._tasks = [asyncio.create_task(loop()) for loop in (self._listen, self._refresh_loop, self._arrivals_loop)]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.subscribed.wait(), 5)
 
@@ -166,9 +169,14 @@ class Hub:
         for room in self.rooms.values():
             for conn in room.conns.values():
                 conn.close(CloseCode.GOING_AWAY)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # redis-py can swallow a cancel that lands while it sets up a connection, and the loop then
+        # goes on: cancel again until every task has really ended, or shutdown hangs
+        pending = set(self._tasks)
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # all done: collects their outcomes
         with contextlib.suppress(RedisError, OSError):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for event in self.rooms:
@@ -193,8 +201,32 @@ class Hub:
             room.rotation.append(conn.ticket)
         room.conns[conn.ticket] = conn
         # registered before reading: an admission published from here on reaches this socket
-        await self._load([conn], claim=True)
+        arrival: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._arrivals.append((conn, arrival))
+        self._arrived.set()
+        await arrival
         return conn.close_code is None
+
+    async def _arrivals_loop(self) -> None:
+        """Load new sockets in batches: a thousand arriving at once cost a few round trips, not a
+        thousand, and never wait long for a free Redis connection."""
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            while self._arrivals:
+                batch = [self._arrivals.popleft() for _ in range(min(len(self._arrivals), ARRIVAL_BATCH))]
+                error: BaseException | None = None
+                try:
+                    await self._load([conn for conn, _ in batch], arriving=True)
+                except (RedisError, OSError) as exc:
+                    error = exc
+                for _, arrival in batch:
+                    if arrival.done():  # its client went away meanwhile
+                        continue
+                    if error is None:
+                        arrival.set_result(None)
+                    else:
+                        arrival.set_exception(error)
 
     def detach(self, conn: Conn) -> None:
         room = self.rooms.get(conn.event)
@@ -228,10 +260,11 @@ class Hub:
 
     # --- reading Redis ---------------------------------------------------
 
-    async def _load(self, conns: list[Conn], claim: bool = False) -> None:
+    async def _load(self, conns: list[Conn], arriving: bool = False) -> None:
         """Read rank, record and event state for `conns` in one MULTI, and push what follows.
 
-        `claim`: also tell other processes these sockets replace any they hold for the same tickets.
+        `arriving`: new sockets — also tell other processes these replace any socket they hold for
+        the same tickets, and send each the latest live notice.
         """
         by_event: dict[str, list[Conn]] = {}
         for conn in conns:
@@ -246,7 +279,9 @@ class Hub:
                     pipe.hget(k.tickets, conn.ticket)
                     pipe.zrank(k.line, conn.ticket)
                 await self.scripts.touch([k.seen], [c.ticket for c in group], client=pipe)
-                if claim:
+                if arriving:
+                    pipe.hgetall(k.notice)
+                    pipe.hgetall(keys.GLOBAL_NOTICE)
                     for conn in group:
                         pipe.publish(keys.BUS, messages.encode(messages.bus_claim(conn.ticket, conn.id)))
                 replies = await pipe.execute()
@@ -263,6 +298,12 @@ class Hub:
             for i, conn in enumerate(group):
                 raw, rank = replies[3 + 2 * i], replies[4 + 2 * i]
                 self._apply(room, conn, raw, rank, served_now)
+            if arriving:
+                after_touch = 3 + 2 * len(group) + 1
+                notice = messages.latest_notice(replies[after_touch], replies[after_touch + 1])
+                for conn in group:
+                    if notice is not None and conn.close_code is None:
+                        conn.send(notice)
 
     def _apply(self, room: Room, conn: Conn, raw: str | None, rank: int | None, served: int) -> None:
         if raw is None:

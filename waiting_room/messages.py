@@ -45,6 +45,15 @@ def notice(notice_id: str, level: str, text: str, at: float) -> dict[str, Any]:
     return {"type": "notice", "id": notice_id, "level": level, "text": text, "at": at}
 
 
+def latest_notice(*stored: dict[str, str]) -> dict[str, Any] | None:
+    """The newest of the stored notices (an event's own, the one to all), as a client message."""
+    found = [n for n in stored if n and {"id", "level", "text", "at"} <= n.keys()]
+    if not found:
+        return None
+    latest = max(found, key=lambda n: float(n["at"]))
+    return notice(latest["id"], latest["level"], latest["text"], float(latest["at"]))
+
+
 # --- bus (internal) -------------------------------------------------------
 
 def bus_state(event: str, status: EventStatus) -> dict[str, Any]:

@@ -69,7 +69,7 @@ class BusRecorder:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        await self.pubsub.aclose()
+        await self.pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _read(self) -> None:
         while True:

@@ -10,7 +10,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def poll(fn: Callable[[], T], what: str | Callable[[], str], within: float = 15.0, interval: float = 0.05) -> T:
+def poll(fn: Callable[[], T | None], what: str | Callable[[], str], within: float = 15.0, interval: float = 0.05) -> T:
     """Call `fn` until it returns something truthy; fail naming `what` after `within` seconds."""
     deadline = time.monotonic() + within
     while True:

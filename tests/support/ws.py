@@ -91,6 +91,12 @@ class WsClient:
     def positions(self, connection: int | None = None) -> list[int | None]:
         return [m.data["position"] for m in self.of("position", connection)]
 
+    def ranks(self, connection: int | None = None) -> list[int]:
+        """The positions pushed, all of which must be numbers (the ticket is not in the pre-queue)."""
+        found = self.positions(connection)
+        assert all(isinstance(p, int) for p in found), f"{self.ticket}: positions {found}"
+        return [p for p in found if p is not None]
+
     @property
     def admitted(self) -> Received | None:
         found = self.of("admitted")

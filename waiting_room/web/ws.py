@@ -9,7 +9,6 @@ closed by the server's frame limit (1009), anything not JSON gets 4400.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 
@@ -46,11 +45,6 @@ async def ticket_socket(ws: WebSocket) -> None:
         hub.detach(conn)
         await ws.close(CloseCode.INTERNAL_ERROR)
         return
-    notice = None
-    with contextlib.suppress(RedisError, OSError):
-        notice = await wr.events.latest_notice(event)
-    if notice is not None and conn.close_code is None:
-        conn.send(notice)
     writer = asyncio.create_task(hub.pump(conn))
     reader = asyncio.create_task(_read(ws, conn))
     try:
