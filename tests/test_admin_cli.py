@@ -16,18 +16,15 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from support.cluster import CLI, Cluster
+from support.cluster import CLI, Cluster, running
 
 from waiting_room.embedded import free_port
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    made = Cluster(tmp_path_factory.mktemp("admin-cli"), webs=1, promoters=0)
-    try:
-        yield made.start()
-    finally:
-        made.close()
+    with running(tmp_path_factory.mktemp("admin-cli"), webs=1, promoters=0) as made:
+        yield made
 
 
 @pytest.fixture

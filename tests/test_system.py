@@ -13,7 +13,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from support.cluster import TICK_MS, Cluster
+from support.cluster import TICK_MS, Cluster, running
 from support.promoting import max_in_window
 from support.redis_server import records
 from support.waiting import poll, until
@@ -29,11 +29,8 @@ TICK_S = TICK_MS / 1000
 @pytest.fixture(scope="module")
 def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Two web processes and two promoters, shared by the tests that stop no process (each uses its own event)."""
-    cluster = Cluster(tmp_path_factory.mktemp("shared"), webs=2, promoters=2)
-    try:
-        yield cluster.start()
-    finally:
-        cluster.close()
+    with running(tmp_path_factory.mktemp("shared"), webs=2, promoters=2) as cluster:
+        yield cluster
 
 
 @pytest.fixture

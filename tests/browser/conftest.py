@@ -39,7 +39,9 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# package scope: while Playwright's sync API is open it keeps an event loop running, which
+# would break every asyncio test collected after this package
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:

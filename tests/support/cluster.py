@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from waiting_room.embedded import EmbeddedRedis, free_port
+from waiting_room.keys import EventKeys
 
 from .redis_server import start_redis
 from .waiting import poll
@@ -79,6 +81,16 @@ class Proc:
         state = "running" if self.running else f"exited {self.popen.returncode}"
         tail = "\n".join(self.log().splitlines()[-30:])
         return f"--- {self.name} ({state}) {self.log_path}:\n{tail}"
+
+
+@contextlib.contextmanager
+def running(root: Path, webs: int = 1, promoters: int = 1) -> Iterator[Cluster]:
+    """A started cluster, closed (every process stopped) on the way out."""
+    cluster = Cluster(root, webs, promoters)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.close()
 
 
 class Cluster:
@@ -157,7 +169,7 @@ class Cluster:
         return found.group(1) if found else None
 
     def leader(self, event: str) -> Proc | None:
-        owner = self.redis.get(f"wr:{{{event}}}:lease")
+        owner = self.redis.get(EventKeys(event).lease)
         return next((p for p in self.promoters if p.running and self.owner_of(p) == owner), None)
 
     def describe(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from support.cluster import Cluster
+from support.cluster import Cluster, running
 from support.waiting import until
 from support.ws import WsClient, close_all
 
@@ -25,11 +25,8 @@ STATS_FIELDS = {"waiting", "admitted_pending", "active", "served_total", "ticket
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    made = Cluster(tmp_path_factory.mktemp("admin-stream"), webs=1, promoters=1)
-    try:
-        yield made.start()
-    finally:
-        made.close()
+    with running(tmp_path_factory.mktemp("admin-stream"), webs=1, promoters=1) as made:
+        yield made
 
 
 @pytest.fixture

@@ -10,45 +10,21 @@ set, as in CI.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cluster import Cluster
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from playwright.sync_api import Browser, Page, expect
+from support.cluster import Cluster, running
 
 pytestmark = pytest.mark.browser
 
-if not CHROMIUM.exists():
-    reason = f"no Chromium at {CHROMIUM} (Debian's `chromium` package; .ci/run installs it)"
-    if os.environ.get("WR_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(reason)
-    pytest.skip(reason, allow_module_level=True)
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    made = Cluster(tmp_path_factory.mktemp("admin-page"), webs=1, promoters=1)
-    try:
-        yield made.start()
-    finally:
-        made.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+def cluster(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[Cluster]:
+    with running(tmp_path_factory.mktemp("admin-page"), webs=1, promoters=1) as made:
+        yield made
 
 
 @pytest.fixture
