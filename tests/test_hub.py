@@ -15,10 +15,11 @@ from redis.asyncio import Redis
 from support.waiting import apoll, until
 
 from waiting_room.events import Events
-from waiting_room.hub import Conn, Hub
+from waiting_room.hub import Hub
 from waiting_room.keys import EventKeys
 from waiting_room.promoter import Promoter
 from waiting_room.queue import Queue
+from waiting_room.rooms import Conn
 from waiting_room.scripts import Scripts
 from waiting_room.states import CloseCode, EventStatus
 from waiting_room.tokens import Signer

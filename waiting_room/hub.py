@@ -20,22 +20,21 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import secrets
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from waiting_room import eta, keys, messages
+from waiting_room import keys, messages
 from waiting_room.event_settings import EventSettings
 from waiting_room.keys import EventKeys
 from waiting_room.queue import Queue
-from waiting_room.ranks import PositionTracker
+from waiting_room.rooms import Conn, Room
 from waiting_room.scripts import Scripts
 from waiting_room.states import CloseCode, EventStatus, TicketState
 from waiting_room.tickets import TicketRecord, event_of
@@ -43,94 +42,7 @@ from waiting_room.tokens import Claims, Signer
 
 log = logging.getLogger(__name__)
 
-REFRESH_SECONDS = 5.0  # every socket's rank is read exactly at least this often
-MAILBOX_LIMIT = 64  # undeliverable must-send messages before a socket is dropped
 ARRIVAL_BATCH = 500  # sockets that connect together are loaded together, this many per round trip
-
-
-class Socket(Protocol):
-    """What the hub needs of a WebSocket (Starlette's fits)."""
-
-    async def send_text(self, data: str) -> None: ...
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
-
-
-@dataclass(eq=False)
-class Conn:
-    """One socket's state; mutated only from the event loop, never awaited by the fan-out."""
-
-    ws: Socket
-    ticket: str
-    event: str
-    id: str = field(default_factory=lambda: secrets.token_hex(6))
-    tracker: PositionTracker = field(default_factory=PositionTracker)
-    mailbox: deque[str] = field(default_factory=deque)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    position_due: bool = False
-    announced: bool = False  # a rankless (pre-queue) position was pushed
-    admitted: bool = False
-    close_code: int | None = None
-
-    def send(self, message: dict[str, Any]) -> None:
-        if len(self.mailbox) >= MAILBOX_LIMIT:
-            self.close(CloseCode.GOING_AWAY)
-            return
-        self.mailbox.append(messages.encode(message))
-        self.wake.set()
-
-    def position_changed(self) -> None:
-        self.position_due = True
-        self.wake.set()
-
-    def close(self, code: int) -> None:
-        if self.close_code is None:
-            self.close_code = code
-        self.wake.set()
-
-
-@dataclass(eq=False)
-class Room:
-    """The local sockets of one event and what the hub last heard of it."""
-
-    event: str
-    conns: dict[str, Conn] = field(default_factory=dict)
-    served: int = 0
-    waiting: int = 0
-    status: EventStatus = EventStatus.OPEN
-    opens_at: float | None = None
-    observed_rate: float = 0.0
-    target_url: str = ""
-    rotation: deque[str] = field(default_factory=deque)
-
-    def apply_settings(self, settings: EventSettings) -> None:
-        self.status, self.opens_at, self.target_url = settings.status, settings.opens_at, settings.target_url
-
-    def position_message(self, conn: Conn) -> dict[str, Any] | None:
-        if conn.tracker.rank is None:  # pre-queue: no place yet, said once
-            if conn.announced:
-                return None
-            conn.announced = True
-            return messages.position(None, self.waiting, None, self.served)
-        value = conn.tracker.take(self.served)
-        if value is None:
-            return None
-        return messages.position(
-            value, self.waiting, eta.eta_seconds(value, self.observed_rate, self.status is EventStatus.OPEN),
-            self.served,
-        )
-
-    def refresh_slice(self, tick_seconds: float) -> list[Conn]:
-        """The next few sockets whose rank to read, so each is read every REFRESH_SECONDS."""
-        size = min(len(self.rotation), math.ceil(len(self.conns) * tick_seconds / REFRESH_SECONDS))
-        picked = []
-        for _ in range(size):
-            ticket = self.rotation.popleft()
-            conn = self.conns.get(ticket)
-            if conn is not None:
-                self.rotation.append(ticket)
-                picked.append(conn)
-        return picked
 
 
 @dataclass

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from waiting_room.hub import Conn
+from waiting_room.rooms import Conn
 from waiting_room.states import CloseCode
 from waiting_room.tickets import event_of
 
