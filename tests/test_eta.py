@@ -112,3 +112,13 @@ def test_an_exact_wait_is_not_rounded_up_a_second() -> None:
     for per_minute in range(1, 1000):
         for minutes in range(1, 20):
             assert eta_seconds(per_minute * minutes, float(per_minute), True) == 60 * minutes
+
+
+def test_the_rate_stays_unknown_until_someone_is_admitted() -> None:
+    """The opening tick often admits nobody while the bucket fills: that is no rate of zero."""
+    rate = ObservedRate()
+    rate.update(admitted=0, seconds=0.5, waiting_after=200)
+    assert rate.per_minute is None
+    assert eta_seconds(10, rate.per_minute or 0.0, True) is None
+    rate.update(admitted=1, seconds=0.5, waiting_after=199)
+    assert rate.per_minute == pytest.approx(120)

@@ -32,6 +32,8 @@ class ObservedRate:
     def update(self, admitted: int, seconds: float, waiting_after: int) -> None:
         if seconds <= 0 or waiting_after == 0:
             return
+        if self.per_minute is None and admitted == 0:
+            return  # nothing admitted yet: the rate is unknown, not zero (the bucket is still filling)
         sample = admitted / seconds * 60
         keep = math.exp(-seconds * math.log(2) / HALF_LIFE_SECONDS)
         self._weighted_sum = self._weighted_sum * keep + (1 - keep) * sample

@@ -61,6 +61,16 @@ class Events:
             await pipe.execute()
         return {k: v for k, v in body.items() if k != "type"}
 
+    async def overview(self) -> list[dict[str, Any]]:
+        """Every event with its settings and stats (the dashboard's and `GET /api/admin/events`' view)."""
+        found = []
+        for event in await self.ids():
+            settings = await self.get(event)
+            stats = await self.stats(event)
+            if settings is not None and stats is not None:
+                found.append({"id": event, "settings": settings.to_json(), "stats": stats})
+        return found
+
     async def promoter_reports(self) -> dict[str, str]:
         reports: dict[str, str] = await self.redis.hgetall(keys.PROMOTERS)  # type: ignore[assignment]
         return reports

@@ -130,7 +130,9 @@ class Hub:
                 error: BaseException | None = None
                 try:
                     await self._load([conn for conn, _ in batch], arriving=True)
-                except (RedisError, OSError) as exc:
+                except Exception as exc:  # never let the loop die: every later socket would hang
+                    if not isinstance(exc, RedisError | OSError):
+                        log.exception("loading %d new sockets failed", len(batch))
                     error = exc
                 for _, arrival in batch:
                     if arrival.done():  # its client went away meanwhile

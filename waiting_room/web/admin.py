@@ -16,12 +16,14 @@ from waiting_room.tickets import is_event_id
 from waiting_room.web.errors import ApiError, json_body
 
 
+def token_ok(given: Any, expected: str) -> bool:
+    """Constant-time; an unset admin token refuses everyone."""
+    return bool(expected) and isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
 def authorized(request: Request) -> bool:
-    """Constant-time comparison; an unset admin token refuses everyone."""
-    expected = request.state.wr.settings.admin_token
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
-                                                                                 expected.encode())
+    return scheme.lower() == "bearer" and token_ok(given.strip(), request.state.wr.settings.admin_token)
 
 
 def _require_admin(request: Request) -> Any:
@@ -40,12 +42,7 @@ def _event_id(request: Request) -> str:
 
 async def list_events(request: Request) -> Response:
     wr = _require_admin(request)
-    found = []
-    for event in await wr.events.ids():
-        settings = await wr.events.get(event)
-        if settings is not None:
-            found.append({"id": event, "settings": settings.to_json(), "stats": await wr.events.stats(event)})
-    return JSONResponse({"events": found})
+    return JSONResponse({"events": await wr.events.overview()})
 
 
 async def get_event(request: Request) -> Response:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -24,16 +23,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from waiting_room.events import Events
 from waiting_room.states import CloseCode
+from waiting_room.web.admin import token_ok
 
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_SECONDS = 5.0
 PUSH_INTERVAL_SECONDS = 1.0
-
-
-def token_ok(given: Any, expected: str) -> bool:
-    """Constant-time; an unset admin token refuses everyone."""
-    return bool(expected) and isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 async def _first_token(ws: WebSocket) -> Any:
@@ -53,14 +48,7 @@ async def _first_token(ws: WebSocket) -> Any:
 
 
 async def snapshot(events: Events) -> dict[str, Any]:
-    """Every event's settings and stats, as `GET /api/admin/events` has them."""
-    found = []
-    for event in await events.ids():
-        settings = await events.get(event)
-        stats = await events.stats(event)
-        if settings is not None and stats is not None:
-            found.append({"id": event, "settings": settings.to_json(), "stats": stats})
-    return {"type": "stats", "at": round(time.time(), 3), "events": found}
+    return {"type": "stats", "at": round(time.time(), 3), "events": await events.overview()}
 
 
 async def admin_socket(ws: WebSocket) -> None:
