@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
+from waiting_room.redis_client import check_url
 from waiting_room.settings import Settings, SettingsError
 
 log = logging.getLogger("waiting_room")
@@ -65,6 +66,11 @@ async def _promote(settings: Settings) -> None:
 def run_promoter(settings: Settings) -> int:
     if not settings.redis_url:
         print("error: WR_REDIS_URL is not set", file=sys.stderr)
+        return 2
+    try:
+        check_url(settings.redis_url)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     asyncio.run(_promote(settings))
     return 0

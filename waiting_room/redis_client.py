@@ -16,6 +16,18 @@ SOCKET_TIMEOUT = 5.0
 MAX_CONNECTIONS = 64  # per process; callers beyond it wait for a free connection instead of failing
 
 
+SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL we cannot use at start, with words, rather than at the first request."""
+    scheme = urlsplit(url).scheme
+    if scheme == "redis+cluster":
+        raise ValueError("WR_REDIS_URL: redis+cluster:// is not supported yet; use a single node or Sentinel")
+    if scheme not in SCHEMES:
+        raise ValueError(f"WR_REDIS_URL must start with one of {', '.join(s + '://' for s in SCHEMES)}")
+
+
 def connect(url: str, **options: Any) -> Redis:
     """A client with retries on connection errors, so a Redis restart is ridden out, not fatal."""
     common: dict[str, Any] = {
@@ -27,6 +39,7 @@ def connect(url: str, **options: Any) -> Redis:
         "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionResetError],
         **options,
     }
+    check_url(url)
     parts = urlsplit(url)
     if parts.scheme == "redis+sentinel":
         service = parts.path.strip("/") or "mymaster"
@@ -34,7 +47,5 @@ def connect(url: str, **options: Any) -> Redis:
         sentinel = Sentinel(hosts, socket_timeout=SOCKET_TIMEOUT)  # type: ignore[no-untyped-call]
         client: Redis = sentinel.master_for(service, redis_class=Redis, **common)
         return client
-    if parts.scheme == "redis+cluster":
-        raise ValueError("redis+cluster:// is not supported yet; use a single node or Sentinel")
     pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **common)
     return Redis(connection_pool=pool)

@@ -22,7 +22,7 @@ from waiting_room.events import Events
 from waiting_room.hub import Hub
 from waiting_room.metrics import Metrics
 from waiting_room.queue import Queue
-from waiting_room.redis_client import connect
+from waiting_room.redis_client import check_url, connect
 from waiting_room.scripts import Scripts
 from waiting_room.settings import Settings
 from waiting_room.tokens import Signer, ensure_private_key, load_private_key
@@ -56,7 +56,10 @@ class WebState:
 
 def signer_for(settings: Settings) -> Signer:
     if settings.signing_key_path is not None:
-        key = load_private_key(settings.signing_key_path)
+        try:
+            key = load_private_key(settings.signing_key_path)
+        except OSError as exc:
+            raise ValueError(f"WR_SIGNING_KEY: cannot read {settings.signing_key_path}: {exc.strerror}") from None
     else:
         path = settings.data_dir / "signing-key.pem"
         log.warning("WR_SIGNING_KEY is not set: signing with %s (every web process must share one key)", path)
@@ -68,6 +71,7 @@ def create_app(settings: Settings) -> Starlette:
     if not settings.redis_url:
         raise ValueError("WR_REDIS_URL is not set (only `waiting-room demo` starts its own Redis)")
     redis_url = settings.redis_url
+    check_url(redis_url)
     signer = signer_for(settings)  # fail at start, not at the first admission
 
     @contextlib.asynccontextmanager
