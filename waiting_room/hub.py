@@ -106,12 +106,9 @@ class Hub:
         room = self.rooms.get(conn.event)
         if room is None:
             room = self.rooms[conn.event] = Room(conn.event)
-        older = room.conns.get(conn.ticket)
+        older = room.add(conn)
         if older is not None:
             older.close(CloseCode.REPLACED)
-        else:
-            room.rotation.append(conn.ticket)
-        room.conns[conn.ticket] = conn
         # registered before reading: an admission published from here on reaches this socket
         arrival: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._arrivals.append((conn, arrival))
@@ -144,8 +141,8 @@ class Hub:
 
     def detach(self, conn: Conn) -> None:
         room = self.rooms.get(conn.event)
-        if room is not None and room.conns.get(conn.ticket) is conn:
-            del room.conns[conn.ticket]
+        if room is not None:
+            room.remove(conn)
 
     async def pump(self, conn: Conn) -> None:
         """The socket's writer: mailbox first, then the latest position, then a close if asked."""
@@ -236,17 +233,21 @@ class Hub:
             conn.position_changed()
 
     async def _refresh_loop(self) -> None:
+        last = time.monotonic()
         while True:
             started = time.monotonic()
             with contextlib.suppress(RedisError, OSError):
-                await self._refresh()
+                # slices sized by the time that really passed: a busy loop that comes round late
+                # reads more, so every socket is still re-read within REFRESH_SECONDS
+                await self._refresh(started - last)
+            last = started
             await asyncio.sleep(max(0.0, self.tick_seconds - (time.monotonic() - started)))
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, elapsed: float) -> None:
         """Exact ranks for a slice of each room, the seen marks, and this process's socket counts."""
         now_ms = int(time.time() * 1000)
         for event, room in list(self.rooms.items()):
-            picked = room.refresh_slice(self.tick_seconds)
+            picked = room.refresh_slice(max(elapsed, self.tick_seconds))
             if picked:
                 await self._load(picked)
             await self.redis.hset(EventKeys(event).conns, self.id, f"{len(room.conns)}:{now_ms}")

@@ -77,7 +77,22 @@ class Room:
     opens_at: float | None = None
     observed_rate: float = 0.0
     target_url: str = ""
-    rotation: deque[str] = field(default_factory=deque)
+    rotation: deque[str] = field(default_factory=deque)  # tickets in the order their ranks are re-read
+    _rotating: set[str] = field(default_factory=set)  # what `rotation` holds, so it never holds twice
+
+    def add(self, conn: Conn) -> Conn | None:
+        """Register a socket; returns the socket it replaces for the same ticket, if any."""
+        older = self.conns.get(conn.ticket)
+        self.conns[conn.ticket] = conn
+        if conn.ticket not in self._rotating:
+            self._rotating.add(conn.ticket)
+            self.rotation.append(conn.ticket)
+        return older
+
+    def remove(self, conn: Conn) -> None:
+        """Forget a socket (not its replacement); the rotation drops it lazily."""
+        if self.conns.get(conn.ticket) is conn:
+            del self.conns[conn.ticket]
 
     def apply_settings(self, settings: EventSettings) -> None:
         self.status, self.opens_at, self.target_url = settings.status, settings.opens_at, settings.target_url
@@ -96,14 +111,18 @@ class Room:
             self.served,
         )
 
-    def refresh_slice(self, tick_seconds: float) -> list[Conn]:
+    def refresh_slice(self, seconds: float) -> list[Conn]:
         """The next few sockets whose rank to read, so each is read every REFRESH_SECONDS."""
-        size = min(len(self.rotation), math.ceil(len(self.conns) * tick_seconds / REFRESH_SECONDS))
-        picked = []
-        for _ in range(size):
+        size = math.ceil(len(self.conns) * seconds / REFRESH_SECONDS)
+        picked: list[Conn] = []
+        for _ in range(len(self.rotation)):  # each entry at most once; departed ones are dropped on the way
+            if len(picked) >= size:
+                break
             ticket = self.rotation.popleft()
             conn = self.conns.get(ticket)
-            if conn is not None:
+            if conn is None:
+                self._rotating.discard(ticket)
+            else:
                 self.rotation.append(ticket)
                 picked.append(conn)
         return picked
