@@ -20,8 +20,6 @@ LANGUAGES: Final = ("en", "ko")
 DEFAULT_LANGUAGE: Final = "en"
 #: name of the cookie that remembers a language chosen with ``?lang=``
 LANG_COOKIE: Final = "wr_lang"
-#: each language's name in its own language, for the language switch
-LANGUAGE_NAMES: Final = {"en": "English", "ko": "한국어"}
 
 JS_PREFIX: Final = "js_"
 PLACEHOLDER: Final = re.compile(r"\{([a-z_]+)\}")

@@ -24,10 +24,6 @@ class EventStatus(StrEnum):
     SOLD_OUT = "sold_out"  # joins refused; those waiting are told
     CLOSED = "closed"  # joins refused; waiting tickets are told and removed
 
-    @property
-    def accepts_joins(self) -> bool:
-        return self in (EventStatus.OPEN, EventStatus.PAUSED)
-
 
 class CloseCode(IntEnum):
     """Close codes of /ws/tickets/{ticket}; `reconnect` tells a client whether to try again."""

@@ -49,9 +49,9 @@ class WebState:
     join_limiter: RateLimiter
 
     def page_context(self, request: Request, **extra: Any) -> dict[str, Any]:
-        lang = i18n.pick_language(request.headers.get("accept-language"),
-                                  request.query_params.get("lang") or request.cookies.get("wr_lang"))
-        return {"lang": lang, "t": i18n.strings_for(lang), "js_strings": i18n.js_strings(lang), **extra}
+        chosen = request.query_params.get("lang") or request.cookies.get(i18n.LANG_COOKIE)
+        lang = i18n.pick_language(request.headers.get("accept-language"), chosen)
+        return {**i18n.page_context(lang), **extra}
 
 
 def signer_for(settings: Settings) -> Signer:

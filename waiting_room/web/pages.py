@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from waiting_room import i18n
 from waiting_room.queue import QueueError
 from waiting_room.states import EventStatus
 from waiting_room.tickets import event_of, is_event_id
@@ -31,8 +32,8 @@ def _render(request: Request, template: str, status_code: int = 200, **context: 
         request, template, wr.page_context(request, **context), status_code=status_code
     )
     lang = request.query_params.get("lang")
-    if lang in ("en", "ko"):
-        response.set_cookie("wr_lang", lang, max_age=365 * 86400, samesite="lax")
+    if lang in i18n.LANGUAGES:
+        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
     return response
 
 
