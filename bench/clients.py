@@ -43,8 +43,9 @@ class SocketRecord:
     closed_at: float = 0.0
 
 
-def _worker(pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str], concurrency: int,
-            deadline: float) -> None:
+def _worker(
+    pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str], concurrency: int, deadline: float
+) -> None:
     """A client process: open every socket, record every message, stop when told or at `deadline`."""
     raise_nofile()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it will tell us or terminate us
@@ -52,8 +53,9 @@ def _worker(pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str],
         asyncio.run(_worker_main(pipe, ws_base, origin, tickets, concurrency, deadline))
 
 
-async def _worker_main(pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str], concurrency: int,
-                       deadline: float) -> None:
+async def _worker_main(
+    pipe: Connection, ws_base: str, origin: str, tickets: Sequence[str], concurrency: int, deadline: float
+) -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
@@ -92,8 +94,14 @@ async def _worker_main(pipe: Connection, ws_base: str, origin: str, tickets: Seq
         async with sem:
             rec.started = time.time()
             try:
-                ws = await connect(f"{ws_base}/ws/tickets/{rec.ticket}", origin=origin,  # type: ignore[arg-type]
-                                   compression=None, ping_interval=None, open_timeout=60, close_timeout=2)
+                ws = await connect(
+                    f"{ws_base}/ws/tickets/{rec.ticket}",
+                    origin=origin,  # type: ignore[arg-type]
+                    compression=None,
+                    ping_interval=None,
+                    open_timeout=60,
+                    close_timeout=2,
+                )
             except Exception as exc:
                 rec.error = f"{type(exc).__name__}: {exc}"[:200]
                 attempt_done()
@@ -146,8 +154,9 @@ async def _close(ws: Any) -> None:
 class ClientPool:
     """Sockets for `tickets`, spread round-robin over `procs` worker processes."""
 
-    def __init__(self, stack: Stack, tickets: Sequence[str], procs: int, concurrency: int = 16,
-                 max_seconds: float = 170) -> None:
+    def __init__(
+        self, stack: Stack, tickets: Sequence[str], procs: int, concurrency: int = 16, max_seconds: float = 170
+    ) -> None:
         self.stack = stack
         self.tickets = list(tickets)
         self.procs = max(1, min(procs, len(self.tickets)))
@@ -161,10 +170,18 @@ class ClientPool:
         ctx = mp.get_context("spawn")
         for i in range(self.procs):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, daemon=True, args=(
-                child, self.stack.ws_base, self.stack.public_url, self.tickets[i :: self.procs], self.concurrency,
-                self.deadline,
-            ))
+            proc = ctx.Process(
+                target=_worker,
+                daemon=True,
+                args=(
+                    child,
+                    self.stack.ws_base,
+                    self.stack.public_url,
+                    self.tickets[i :: self.procs],
+                    self.concurrency,
+                    self.deadline,
+                ),
+            )
             proc.start()
             child.close()
             self.workers.append((proc, parent))

@@ -95,21 +95,30 @@ def machine() -> dict[str, str]:
     with open("/proc/meminfo") as f:
         total_kib = int(f.readline().split()[1])
     try:
-        redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
-                                       timeout=5).stdout.split()[2].removeprefix("v=")
+        redis_version = (
+            subprocess.run(["redis-server", "--version"], capture_output=True, text=True, timeout=5)
+            .stdout.split()[2]
+            .removeprefix("v=")
+        )
     except (OSError, IndexError, subprocess.SubprocessError):
         redis_version = "?"
     return {
-        "nproc": str(os.cpu_count()), "cpu": model, "ram": f"{total_kib / 1024 / 1024:.1f} GiB",
-        "python": sys.version.split()[0], "redis": redis_version,
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "ram": f"{total_kib / 1024 / 1024:.1f} GiB",
+        "python": sys.version.split()[0],
+        "redis": redis_version,
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 
 def print_machine() -> None:
     m = machine()
-    print(f"machine: nproc={m['nproc']} cpu={m['cpu']!r} ram={m['ram']} python={m['python']} "
-          f"redis={m['redis']} loadavg={m['loadavg']}", flush=True)
+    print(
+        f"machine: nproc={m['nproc']} cpu={m['cpu']!r} ram={m['ram']} python={m['python']} "
+        f"redis={m['redis']} loadavg={m['loadavg']}",
+        flush=True,
+    )
 
 
 # --- the stack under test ---------------------------------------------------------
@@ -144,10 +153,15 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         return {
-            **os.environ, "WR_REDIS_URL": self.redis_url, "WR_ADMIN_TOKEN": self.admin_token,
-            "WR_SIGNING_KEY": str(self.root / "signing-key.pem"), "WR_TICK_MS": str(self.tick_ms),
-            "WR_PUBLIC_URL": self.public_url, "WR_ALLOWED_ORIGINS": self.public_url,
-            "WR_DATA_DIR": str(self.root / "data"), "PYTHONUNBUFFERED": "1",
+            **os.environ,
+            "WR_REDIS_URL": self.redis_url,
+            "WR_ADMIN_TOKEN": self.admin_token,
+            "WR_SIGNING_KEY": str(self.root / "signing-key.pem"),
+            "WR_TICK_MS": str(self.tick_ms),
+            "WR_PUBLIC_URL": self.public_url,
+            "WR_ALLOWED_ORIGINS": self.public_url,
+            "WR_DATA_DIR": str(self.root / "data"),
+            "PYTHONUNBUFFERED": "1",
         }
 
     def _spawn(self, role: str, *args: str) -> subprocess.Popen[bytes]:
@@ -155,9 +169,9 @@ class Stack:
         argv = [sys.executable, "-m", "waiting_room", role, *args]
         if role == "web" and self.web_profile is not None:
             argv = [sys.executable, "-m", "bench.profile_web", str(self.web_profile), role, *args]
-        return subprocess.Popen(argv, env=self.env(),
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            argv, env=self.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start(self) -> Stack:
         self.redis = EmbeddedRedis(self.root / "redis")
@@ -223,15 +237,15 @@ class Stack:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
     async def put_event(self, http: httpx.AsyncClient, **settings: Any) -> dict[str, Any]:
-        r = await http.put(f"{self.public_url}/api/admin/events/{EVENT}", json=settings,
-                           headers=self.admin_headers())
+        r = await http.put(f"{self.public_url}/api/admin/events/{EVENT}", json=settings, headers=self.admin_headers())
         r.raise_for_status()
         body: dict[str, Any] = r.json()
         return body
 
     async def set_status(self, http: httpx.AsyncClient, status: str) -> None:
-        r = await http.post(f"{self.public_url}/api/admin/events/{EVENT}/status", json={"status": status},
-                            headers=self.admin_headers())
+        r = await http.post(
+            f"{self.public_url}/api/admin/events/{EVENT}/status", json={"status": status}, headers=self.admin_headers()
+        )
         r.raise_for_status()
 
     async def stats(self, http: httpx.AsyncClient) -> dict[str, Any]:
@@ -258,8 +272,9 @@ async def join_http(stack: Stack, n: int, concurrency: int = 8) -> list[tuple[st
             async with sem:
                 uid = secrets.token_urlsafe(18)
                 for _ in range(100):
-                    r = await http.post(f"{stack.public_url}/api/events/{EVENT}/tickets",
-                                        headers={"Cookie": f"wr_uid={uid}"})
+                    r = await http.post(
+                        f"{stack.public_url}/api/events/{EVENT}/tickets", headers={"Cookie": f"wr_uid={uid}"}
+                    )
                     if r.status_code != 429:  # the per-address join limit: every bench join comes from one
                         break
                     await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
@@ -350,10 +365,16 @@ class BusTap:
                     body = json.loads(message["data"])
                     if body.get("type") == "advance" and body.get("event") == EVENT:
                         admitted = body.get("admitted")
-                        self.advances.append(Advance(
-                            now, body["at"] / 1000, int(body["served"]), int(body["waiting"]),
-                            len(admitted) if isinstance(admitted, list) else 0, float(body.get("observed_rate") or 0),
-                        ))
+                        self.advances.append(
+                            Advance(
+                                now,
+                                body["at"] / 1000,
+                                int(body["served"]),
+                                int(body["waiting"]),
+                                len(admitted) if isinstance(admitted, list) else 0,
+                                float(body.get("observed_rate") or 0),
+                            )
+                        )
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -400,8 +421,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]], fmt: Callable[[object], str] | None = None
-          ) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], fmt: Callable[[object], str] | None = None) -> str:
     """A Markdown table (it reads fine in a terminal too)."""
 
     def cell(v: object) -> str:
@@ -415,7 +435,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], fmt: Callabl
 
     cells = [[cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
     lines += ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells]
     return "\n".join(lines)

@@ -49,8 +49,7 @@ def pct(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.1%}"
 
 
-def samples(records: list[SocketRecord], t_open: float, checkpoint: float | None
-            ) -> list[tuple[float, float]]:
+def samples(records: list[SocketRecord], t_open: float, checkpoint: float | None) -> list[tuple[float, float]]:
     """(absolute error s, actual wait s) per ticket still waiting at a checkpoint (None: its first ETA)."""
     out = []
     for rec in records:
@@ -88,10 +87,18 @@ async def run(args: argparse.Namespace, deadline: float) -> None:
 
     admitted = [r for r in records if r.admitted_at]
     span = max(r.admitted_at for r in admitted) - t_open if admitted else math.nan
-    print(f"\n## ETA error (rate {args.rate}/min, tick {args.tick_ms} ms, {args.tickets} tickets, "
-          f"{len(admitted)} admitted in {span:.1f} s = {len(admitted) / span * 60:.1f}/min)\n")
-    stable = next((a.at - t_open for a in tap.advances
-                   if a.at >= t_open and abs(a.observed_rate - args.rate) <= STABLE * args.rate), None)
+    print(
+        f"\n## ETA error (rate {args.rate}/min, tick {args.tick_ms} ms, {args.tickets} tickets, "
+        f"{len(admitted)} admitted in {span:.1f} s = {len(admitted) / span * 60:.1f}/min)\n"
+    )
+    stable = next(
+        (
+            a.at - t_open
+            for a in tap.advances
+            if a.at >= t_open and abs(a.observed_rate - args.rate) <= STABLE * args.rate
+        ),
+        None,
+    )
     points: list[tuple[str, float | None]] = [("first ETA shown", None)]
     points += [(f"+{c:.0f} s after opening", c) for c in CHECKPOINTS]
     if stable is not None:
@@ -104,19 +111,46 @@ async def run(args: argparse.Namespace, deadline: float) -> None:
         errors = [e for e, _ in s]
         rel = [e / a for e, a in s if a > 0]
         rel_long = [e / a for e, a in s if a >= 10]
-        rows.append([label, len(s), percentile([a for _, a in s], 50), percentile(errors, 50),
-                     percentile(errors, 90), max(errors), pct(percentile(rel, 50)), pct(percentile(rel, 90)),
-                     f"{pct(percentile(rel_long, 50))} / {pct(percentile(rel_long, 90))}"])
-    print(table(["when", "tickets", "actual wait p50 s", "|error| p50 s", "|error| p90 s", "|error| max s",
-                 "relative p50", "relative p90", "relative p50/p90 (waits >= 10 s)"], rows))
+        rows.append(
+            [
+                label,
+                len(s),
+                percentile([a for _, a in s], 50),
+                percentile(errors, 50),
+                percentile(errors, 90),
+                max(errors),
+                pct(percentile(rel, 50)),
+                pct(percentile(rel, 90)),
+                f"{pct(percentile(rel_long, 50))} / {pct(percentile(rel_long, 90))}",
+            ]
+        )
+    print(
+        table(
+            [
+                "when",
+                "tickets",
+                "actual wait p50 s",
+                "|error| p50 s",
+                "|error| p90 s",
+                "|error| max s",
+                "relative p50",
+                "relative p90",
+                "relative p50/p90 (waits >= 10 s)",
+            ],
+            rows,
+        )
+    )
     first = next((a for a in tap.advances if a.observed_rate > 0), None)
     rates = [a.observed_rate for a in tap.advances if a.at >= t_open + 10 and a.waiting > 0]
-    print(f"\nobserved rate (the ETA's input): first {first.observed_rate if first else math.nan:.1f}/min "
-          f"{(first.at - t_open) if first else math.nan:.1f} s after opening; after 10 s: "
-          f"min {min(rates, default=math.nan):.1f}, median {percentile(rates, 50):.1f}, "
-          f"max {max(rates, default=math.nan):.1f} /min")
-    nulls = sum(1 for r in records for t, _, pos, eta, _ in r.positions if t >= t_open and pos is not None
-                and eta is None)
+    print(
+        f"\nobserved rate (the ETA's input): first {first.observed_rate if first else math.nan:.1f}/min "
+        f"{(first.at - t_open) if first else math.nan:.1f} s after opening; after 10 s: "
+        f"min {min(rates, default=math.nan):.1f}, median {percentile(rates, 50):.1f}, "
+        f"max {max(rates, default=math.nan):.1f} /min"
+    )
+    nulls = sum(
+        1 for r in records for t, _, pos, eta, _ in r.positions if t >= t_open and pos is not None and eta is None
+    )
     print(f"position messages after opening with eta_seconds null: {nulls}")
 
 

@@ -42,8 +42,9 @@ from bench.common import (
 from waiting_room.rooms import REFRESH_SECONDS
 
 
-async def scenario(waiting: int, connected: int, args: argparse.Namespace, deadline: float
-                   ) -> list[tuple[str, dict[str, float], float]]:
+async def scenario(
+    waiting: int, connected: int, args: argparse.Namespace, deadline: float
+) -> list[tuple[str, dict[str, float], float]]:
     tick_s = args.tick_ms / 1000
     out = []
     with Stack(tick_ms=args.tick_ms) as stack:
@@ -59,8 +60,9 @@ async def scenario(waiting: int, connected: int, args: argparse.Namespace, deadl
                 out.append((f"W={waiting}, 0 sockets", per_tick, total))
                 step = max(1, waiting // max(1, connected))
                 chosen = [t for t, _ in tickets[::step]][:connected]
-                with ClientPool(stack, chosen, args.procs, max(1, 64 // args.procs),
-                                max_seconds=deadline - time.time() - 10) as pool:
+                with ClientPool(
+                    stack, chosen, args.procs, max(1, 64 // args.procs), max_seconds=deadline - time.time() - 10
+                ) as pool:
                     attached = await pool.wait_connected()
                     await asyncio.sleep(args.settle)
                     per_tick, total = await measure_commands(redis, args.window_ticks, tick_s)
@@ -80,8 +82,12 @@ def main() -> None:
     parser.add_argument("--tick-ms", type=int, default=500, help="WR_TICK_MS (default 500)")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds before each window")
     parser.add_argument("--window-ticks", type=int, default=20, help="ticks per window (default 20)")
-    parser.add_argument("--join-via", choices=("auto", "http", "lua"), default="lua",
-                        help="how tickets join (default lua: join.lua directly; the line is what matters here)")
+    parser.add_argument(
+        "--join-via",
+        choices=("auto", "http", "lua"),
+        default="lua",
+        help="how tickets join (default lua: join.lua directly; the line is what matters here)",
+    )
     parser.add_argument("--timeout", type=float, default=175.0, help="hard limit for the whole run, seconds")
     args = parser.parse_args()
     install_deadline(args.timeout)
@@ -91,17 +97,26 @@ def main() -> None:
     columns: list[tuple[str, dict[str, float], float]] = []
     for w in [int(x) for x in args.waiting.split(",") if x.strip()]:
         columns += asyncio.run(scenario(w, args.connected, args, deadline))
-    names = sorted({c for _, calls, _ in columns for c in calls},
-                   key=lambda c: -max(k.get(c, 0) for _, k, _ in columns))
-    print(f"\n## Redis commands per tick ({args.window_ticks}-tick windows, tick {args.tick_ms} ms, "
-          f"rate {args.rate}/min)\n")
-    print(table(["command", *(name for name, _, _ in columns)],
-                [[c, *(calls.get(c, 0.0) for _, calls, _ in columns)] for c in names]
-                + [["total", *(total for _, _, total in columns)]]))
+    names = sorted(
+        {c for _, calls, _ in columns for c in calls}, key=lambda c: -max(k.get(c, 0) for _, k, _ in columns)
+    )
+    print(
+        f"\n## Redis commands per tick ({args.window_ticks}-tick windows, tick {args.tick_ms} ms, "
+        f"rate {args.rate}/min)\n"
+    )
+    print(
+        table(
+            ["command", *(name for name, _, _ in columns)],
+            [[c, *(calls.get(c, 0.0) for _, calls, _ in columns)] for c in names]
+            + [["total", *(total for _, _, total in columns)]],
+        )
+    )
     slice_ = math.ceil(args.connected * args.tick_ms / 1000 / REFRESH_SECONDS)
-    print(f"\nexpected refresh slice with {args.connected} sockets: ceil({args.connected} x {args.tick_ms / 1000} s / "
-          f"{REFRESH_SECONDS:.0f} s) = {slice_} ZRANK + {slice_} HGET per tick; admissions per tick: "
-          f"{args.rate / 60 * args.tick_ms / 1000:g}")
+    print(
+        f"\nexpected refresh slice with {args.connected} sockets: ceil({args.connected} x {args.tick_ms / 1000} s / "
+        f"{REFRESH_SECONDS:.0f} s) = {slice_} ZRANK + {slice_} HGET per tick; admissions per tick: "
+        f"{args.rate / 60 * args.tick_ms / 1000:g}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ def event() -> str:
 
 
 def cli(cluster: Cluster, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], env={**cluster.env, **env}, capture_output=True, text=True, timeout=30,
-                          check=False)
+    return subprocess.run(
+        [CLI, *args], env={**cluster.env, **env}, capture_output=True, text=True, timeout=30, check=False
+    )
 
 
 def ok(cluster: Cluster, *args: str) -> str:
@@ -59,12 +60,36 @@ def refused(cluster: Cluster, *args: str, code: int = 2, **env: str) -> str:
 
 
 def test_put_creates_then_changes_only_the_given_settings(cluster: Cluster, event: str) -> None:
-    created = ok_json(cluster, "event", "put", event, "--title", "Spring sale", "--rate", "120",
-                      "--max-active", "50", "--token-ttl", "90", "--session-ttl", "900", "--abandon-after", "60",
-                      "--target-url", "https://shop.example/checkout")
+    created = ok_json(
+        cluster,
+        "event",
+        "put",
+        event,
+        "--title",
+        "Spring sale",
+        "--rate",
+        "120",
+        "--max-active",
+        "50",
+        "--token-ttl",
+        "90",
+        "--session-ttl",
+        "900",
+        "--abandon-after",
+        "60",
+        "--target-url",
+        "https://shop.example/checkout",
+    )
     assert created == {
-        "id": event, "title": "Spring sale", "rate_per_minute": 120, "max_active": 50, "token_ttl_seconds": 90,
-        "session_ttl_seconds": 900, "abandon_after_seconds": 60, "opens_at": None, "status": "open",
+        "id": event,
+        "title": "Spring sale",
+        "rate_per_minute": 120,
+        "max_active": 50,
+        "token_ttl_seconds": 90,
+        "session_ttl_seconds": 900,
+        "abandon_after_seconds": 60,
+        "opens_at": None,
+        "status": "open",
         "target_url": "https://shop.example/checkout",
     }
     shown = ok(cluster, "event", "put", event, "--rate", "30")
@@ -86,8 +111,18 @@ def test_list_shows_every_event_as_a_table_and_as_json(cluster: Cluster, event: 
     ok(cluster, "event", "put", event, "--title", "First", "--rate", "60")
     ok(cluster, "event", "put", other, "--max-active", "7")
     table = ok(cluster, "event", "list").splitlines()
-    assert table[0].split() == ["EVENT", "STATUS", "TITLE", "RATE/MIN", "MAX", "ACTIVE", "WAITING", "ACTIVE",
-                                "SERVED", "CONNS"]
+    assert table[0].split() == [
+        "EVENT",
+        "STATUS",
+        "TITLE",
+        "RATE/MIN",
+        "MAX",
+        "ACTIVE",
+        "WAITING",
+        "ACTIVE",
+        "SERVED",
+        "CONNS",
+    ]
     rows = {line.split()[0]: line.split() for line in table[1:]}
     assert rows[event][:5] == [event, "open", "First", "60", "none"]
     assert rows[other][:5] == [other, "open", other, "600", "7"]
@@ -159,12 +194,14 @@ def test_stats_watch_refreshes_until_ctrl_c(cluster: Cluster, event: str) -> Non
     assert frames[-1]["events"][0]["waiting"] == 1  # the refresh saw the join
     assert "admitted_per_second" in frames[0]["events"][0]
 
+
 def test_stats_watch_draws_a_table_in_place_on_a_terminal(cluster: Cluster, event: str) -> None:
     ok(cluster, "event", "put", event)
     main_fd, child_fd = os.openpty()
     seen = b""
-    with subprocess.Popen([CLI, "stats", "--watch", "--interval", "0.2"], env=cluster.env, stdout=child_fd,
-                          stderr=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(
+        [CLI, "stats", "--watch", "--interval", "0.2"], env=cluster.env, stdout=child_fd, stderr=subprocess.DEVNULL
+    ) as proc:
         os.close(child_fd)
         try:
             while seen.count(b"\x1b[2J") < 2:
@@ -192,4 +229,3 @@ def test_an_unreachable_api_names_the_url(cluster: Cluster) -> None:
     error = refused(cluster, "event", "list", code=1, WR_PUBLIC_URL=url)
     assert error.startswith(f"error: cannot reach the waiting room at {url} (WR_PUBLIC_URL): ")
     assert "refused" in error.lower()
-

@@ -34,8 +34,7 @@ def _env(**wr: str) -> dict[str, str]:
 )
 def test_bad_settings_are_refused_in_words(role: str, env: dict[str, str], says: str, tmp_path: Path) -> None:
     argv = [CLI, role, "--port", str(free_port())] if role == "web" else [CLI, role]
-    result = subprocess.run(argv, env=_env(**env), cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(argv, env=_env(**env), cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2, result
     assert says in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -44,8 +43,15 @@ def test_bad_settings_are_refused_in_words(role: str, env: dict[str, str], says:
 @pytest.mark.slow
 def test_demo_starts_everything_and_stops_it_all(tmp_path: Path) -> None:
     port = free_port()
-    demo = subprocess.Popen([CLI, "demo", "--port", str(port), "--crowd", "3"], env=_env(), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    demo = subprocess.Popen(
+        [CLI, "demo", "--port", str(port), "--crowd", "3"],
+        env=_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

@@ -33,8 +33,15 @@ def rejects(changes: dict[str, Any], field: str) -> InvalidSettings:
 
 def test_defaults_follow_the_contract() -> None:
     expected = EventSettings(
-        title="demo", rate_per_minute=600, max_active=0, token_ttl_seconds=300, session_ttl_seconds=600,
-        abandon_after_seconds=120, opens_at=None, status=EventStatus.OPEN, target_url="/order/demo",
+        title="demo",
+        rate_per_minute=600,
+        max_active=0,
+        token_ttl_seconds=300,
+        session_ttl_seconds=600,
+        abandon_after_seconds=120,
+        opens_at=None,
+        status=EventStatus.OPEN,
+        target_url="/order/demo",
     )
     assert expected == BASE
     assert set(BASE.to_json()) == FIELDS
@@ -95,8 +102,25 @@ def test_opens_at_accepts_unix_seconds_or_null(value: Any, expected: float | Non
 
 @pytest.mark.parametrize(
     "value",
-    [True, False, math.nan, math.inf, -math.inf, "nan", "inf", "-inf", "NaN", -1, -0.5, 32_503_680_000,
-     1e300, "tomorrow", "2030-01-01T00:00:00Z", [1], {}],
+    [
+        True,
+        False,
+        math.nan,
+        math.inf,
+        -math.inf,
+        "nan",
+        "inf",
+        "-inf",
+        "NaN",
+        -1,
+        -0.5,
+        32_503_680_000,
+        1e300,
+        "tomorrow",
+        "2030-01-01T00:00:00Z",
+        [1],
+        {},
+    ],
 )
 def test_opens_at_rejects_the_rest(value: Any) -> None:
     rejects({"opens_at": value}, "opens_at")
@@ -129,7 +153,14 @@ def test_title_rejects_the_rest(value: Any) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["/order/demo", "/", "/a?b=c#d", "https://shop.example/buy?x=1", "http://127.0.0.1:9000/order", "HTTPS://SHOP.example/"],
+    [
+        "/order/demo",
+        "/",
+        "/a?b=c#d",
+        "https://shop.example/buy?x=1",
+        "http://127.0.0.1:9000/order",
+        "HTTPS://SHOP.example/",
+    ],
 )
 def test_target_url_accepts_paths_and_http_urls(value: str) -> None:
     assert validate(BASE, {"target_url": value}).target_url == value
@@ -171,7 +202,7 @@ def test_the_first_unknown_field_is_named() -> None:
 
 def random_settings(rng: random.Random) -> EventSettings:
     return EventSettings(
-        title=rng.choice(["Coupons", "한정 쿠폰", "a \"quoted\" title", "t" * MAX_TITLE]),
+        title=rng.choice(["Coupons", "한정 쿠폰", 'a "quoted" title', "t" * MAX_TITLE]),
         rate_per_minute=rng.randint(*INTEGER_BOUNDS["rate_per_minute"]),
         max_active=rng.randint(*INTEGER_BOUNDS["max_active"]),
         token_ttl_seconds=rng.randint(*INTEGER_BOUNDS["token_ttl_seconds"]),

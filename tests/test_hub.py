@@ -136,13 +136,13 @@ async def test_positions_start_true_and_never_increase(
 
 
 async def test_a_socket_opened_mid_line_starts_at_its_true_position(
-    harness: Harness, redis: Redis, redis_factory: Callable[[], Redis], queue: Queue, events: Events,
-    event_id: str
+    harness: Harness, redis: Redis, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "open", "rate_per_minute": 600, "abandon_after_seconds": 15})
     tickets = await join_many(queue, event_id, 12)
     k = EventKeys(event_id)
     async with promoter_running(redis_factory):
+
         async def three_admitted() -> bool:
             return int(await redis.hget(k.stats, "served_total") or 0) >= 3
 

@@ -56,9 +56,7 @@ async def test_join_replies(scripts: Scripts, events: Events, event_id: str) -> 
     assert await join(scripts, event_id, "u2") == ["event_closed"]
 
 
-async def test_promote_is_fenced_by_the_lease(
-    redis: Redis, scripts: Scripts, events: Events, event_id: str
-) -> None:
+async def test_promote_is_fenced_by_the_lease(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
     await events.put(event_id, {"status": "open"})
     ticket = (await join(scripts, event_id, "u1"))[1]
     k = EventKeys(event_id)
@@ -76,9 +74,7 @@ async def test_promote_is_fenced_by_the_lease(
     assert 0 < await redis.pttl(k.lease) <= 2000
 
 
-async def test_promote_publishes_only_changes(
-    redis: Redis, scripts: Scripts, events: Events, event_id: str
-) -> None:
+async def test_promote_publishes_only_changes(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
     await events.put(event_id, {"status": "open"})
     tickets = [(await join(scripts, event_id, f"u{i}"))[1] for i in range(3)]
     async with BusRecorder(redis) as bus:

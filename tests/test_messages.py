@@ -45,7 +45,10 @@ def test_notice() -> None:
     message = messages.notice("n1", "warning", "Doors at 9", 1_700_000_000.0)
     assert message["type"] == "notice" and fields_of(message) == CONTRACT_FIELDS["notice"]
     assert (message["id"], message["level"], message["text"], message["at"]) == (
-        "n1", "warning", "Doors at 9", 1_700_000_000.0
+        "n1",
+        "warning",
+        "Doors at 9",
+        1_700_000_000.0,
     )
     assert messages.NOTICE_LEVELS == ("info", "warning", "critical")
 
@@ -65,7 +68,7 @@ def test_every_status_has_its_own_message() -> None:
 
 
 def test_encode_is_compact_json_that_keeps_text_readable() -> None:
-    message = messages.notice("n1", "info", "대기열 \"안내\" ✓", 1.5)
+    message = messages.notice("n1", "info", '대기열 "안내" ✓', 1.5)
     text = messages.encode(message)
     assert json.loads(text) == message
     assert "대기열" in text and ": " not in text and ", " not in text

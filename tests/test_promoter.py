@@ -77,8 +77,10 @@ async def test_admission_is_fifo_and_never_while_paused(
 async def test_capacity_is_never_exceeded_and_is_freed_by_release_and_expiry(
     redis: Redis, queue: Queue, events: Events, promoter: Promoter, event_id: str
 ) -> None:
-    await events.put(event_id, {"status": "open", "rate_per_minute": 60000, "max_active": 3,
-                                "token_ttl_seconds": 5, "session_ttl_seconds": 5})
+    await events.put(
+        event_id,
+        {"status": "open", "rate_per_minute": 60000, "max_active": 3, "token_ttl_seconds": 5, "session_ttl_seconds": 5},
+    )
     tickets = await join_many(queue, event_id, 8)
     k = EventKeys(event_id)
 
@@ -153,7 +155,7 @@ async def test_pre_queue_tickets_wait_for_opening_then_go_first(
     order = bus.admitted(event_id)
     assert sorted(order[: len(early)]) == sorted(early)
     assert order[: len(early)] != early, "pre-queue tickets went in join order, not shuffled"  # p = 1/20!
-    assert order[len(early):] == later
+    assert order[len(early) :] == later
 
 
 async def test_abandoned_tickets_are_removed_unless_seen(

@@ -77,7 +77,12 @@ async def test_status_fields(queue: Queue, events: Events, event_id: str) -> Non
     view = await queue.status(tickets[1])
     assert view is not None
     assert (view.ticket, view.event, view.state, view.position, view.waiting) == (
-        tickets[1], event_id, TicketState.WAITING, 2, 3)
+        tickets[1],
+        event_id,
+        TicketState.WAITING,
+        2,
+        3,
+    )
     assert view.served_total == 0
     assert view.eta_seconds is None  # paused: no estimate
     assert view.claims is None
@@ -130,8 +135,11 @@ async def test_a_token_redeems_exactly_once(
     claims = (await admit_head(promoter, queue, events, event_id, view.ticket)).claims
     assert claims is not None and claims.ticket == view.ticket and claims.event == event_id
 
-    for wrong in (dataclasses.replace(claims, jti="0" * 40), dataclasses.replace(claims, ticket=waiting.ticket),
-                  dataclasses.replace(claims, event="another-event")):
+    for wrong in (
+        dataclasses.replace(claims, jti="0" * 40),
+        dataclasses.replace(claims, ticket=waiting.ticket),
+        dataclasses.replace(claims, event="another-event"),
+    ):
         with pytest.raises(QueueError) as refused:
             await queue.redeem(wrong)
         assert (refused.value.status, refused.value.code) == (401, "invalid_token")
@@ -150,9 +158,7 @@ async def test_a_token_redeems_exactly_once(
     assert await redis.hget(k.stats, "redeemed") == "1"
 
 
-async def test_an_expired_token_is_refused(
-    queue: Queue, events: Events, promoter: Promoter, event_id: str
-) -> None:
+async def test_an_expired_token_is_refused(queue: Queue, events: Events, promoter: Promoter, event_id: str) -> None:
     await events.put(event_id, {"status": "paused", "token_ttl_seconds": 5})
     view, _ = await queue.join(event_id, uid())
     claims = (await admit_head(promoter, queue, events, event_id, view.ticket)).claims

@@ -24,10 +24,15 @@ def sentinel(tmp_path: Path) -> Iterator[str]:
     master.start()
     port = free_port()
     config = tmp_path / "sentinel.conf"
-    config.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-                      f"sentinel monitor mymaster 127.0.0.1 {master.port} 1\n")
-    proc = subprocess.Popen([redis_server_binary(), str(config), "--sentinel"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nsentinel monitor mymaster 127.0.0.1 {master.port} 1\n"
+    )
+    proc = subprocess.Popen(
+        [redis_server_binary(), str(config), "--sentinel"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -60,8 +65,10 @@ async def test_a_sentinel_url_reaches_the_master_it_names(sentinel: str) -> None
             await watcher.aclose()
 
 
-@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://h:1", "unix:///tmp/redis.sock",
-                                 "redis+sentinel://127.0.0.1:26379/mymaster"])
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:6379/0", "rediss://h:1", "unix:///tmp/redis.sock", "redis+sentinel://127.0.0.1:26379/mymaster"],
+)
 def test_usable_urls_pass(url: str) -> None:
     check_url(url)
 

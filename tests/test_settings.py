@@ -21,18 +21,24 @@ def test_defaults() -> None:
 
 
 def test_every_variable_is_read() -> None:
-    settings = Settings.from_env({
-        "WR_REDIS_URL": "redis://127.0.0.1:6390/0",
-        "WR_SIGNING_KEY": "/etc/wr/key.pem",
-        "WR_ADMIN_TOKEN": "t0ken",
-        "WR_TICK_MS": "100",
-        "WR_PUBLIC_URL": "https://wr.example",
-        "WR_ALLOWED_ORIGINS": "https://shop.example",
-        "WR_DATA_DIR": "/var/lib/wr",
-    })
+    settings = Settings.from_env(
+        {
+            "WR_REDIS_URL": "redis://127.0.0.1:6390/0",
+            "WR_SIGNING_KEY": "/etc/wr/key.pem",
+            "WR_ADMIN_TOKEN": "t0ken",
+            "WR_TICK_MS": "100",
+            "WR_PUBLIC_URL": "https://wr.example",
+            "WR_ALLOWED_ORIGINS": "https://shop.example",
+            "WR_DATA_DIR": "/var/lib/wr",
+        }
+    )
     assert settings == Settings(
-        redis_url="redis://127.0.0.1:6390/0", signing_key_path=Path("/etc/wr/key.pem"), admin_token="t0ken",
-        tick_ms=100, public_url="https://wr.example", allowed_origins=frozenset({"https://shop.example"}),
+        redis_url="redis://127.0.0.1:6390/0",
+        signing_key_path=Path("/etc/wr/key.pem"),
+        admin_token="t0ken",
+        tick_ms=100,
+        public_url="https://wr.example",
+        allowed_origins=frozenset({"https://shop.example"}),
         data_dir=Path("/var/lib/wr"),
     )
 
@@ -52,10 +58,12 @@ def test_empty_values_mean_unset() -> None:
 
 
 def test_allowed_origins_are_parsed() -> None:
-    settings = Settings.from_env({
-        "WR_ALLOWED_ORIGINS": " https://a.example/ ,http://b.example:8080,, https://a.example",
-        "WR_PUBLIC_URL": "https://wr.example",
-    })
+    settings = Settings.from_env(
+        {
+            "WR_ALLOWED_ORIGINS": " https://a.example/ ,http://b.example:8080,, https://a.example",
+            "WR_PUBLIC_URL": "https://wr.example",
+        }
+    )
     assert settings.allowed_origins == {"https://a.example", "http://b.example:8080"}
 
 

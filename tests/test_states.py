@@ -34,13 +34,20 @@ def test_every_code_is_explained(code: CloseCode) -> None:
 def test_codes_are_the_contracts() -> None:
     assert set(RECONNECT) == set(CloseCode) == set(CLOSE_CODE_EXPLANATIONS)
     ours = {
-        "unknown ticket": CloseCode.UNKNOWN_TICKET, "not waiting": CloseCode.NOT_WAITING,
-        "replaced": CloseCode.REPLACED, "origin": CloseCode.ORIGIN_NOT_ALLOWED,
-        "too big": CloseCode.MESSAGE_TOO_BIG, "not json": CloseCode.BAD_MESSAGE,
+        "unknown ticket": CloseCode.UNKNOWN_TICKET,
+        "not waiting": CloseCode.NOT_WAITING,
+        "replaced": CloseCode.REPLACED,
+        "origin": CloseCode.ORIGIN_NOT_ALLOWED,
+        "too big": CloseCode.MESSAGE_TOO_BIG,
+        "not json": CloseCode.BAD_MESSAGE,
     }
     assert ours == {
-        "unknown ticket": 4404, "not waiting": 4409, "replaced": 4001, "origin": 4403,
-        "too big": 1009, "not json": 4400,
+        "unknown ticket": 4404,
+        "not waiting": 4409,
+        "replaced": 4001,
+        "origin": 4403,
+        "too big": 1009,
+        "not json": 4400,
     }
     # the server's own codes are in the application range; the rest are RFC 6455 codes
     assert all(4000 <= c < 5000 or c in (1001, 1009, 1011) for c in CloseCode)

@@ -77,10 +77,11 @@ async def test_admission_is_fifo_across_two_web_processes(shared_cluster: Cluste
     for web in (0, 1):
         mine = [cl for cl, w in zip(clients, webs, strict=True) if w == web]
         for i, earlier in enumerate(mine):
-            for later in mine[i + 1:]:
+            for later in mine[i + 1 :]:
                 assert later.admitted and earlier.admitted
                 assert later.admitted.at >= earlier.admitted.at - TICK_S, (
-                    f"web {web}: {later.ticket} was told before {earlier.ticket}, who joined earlier")
+                    f"web {web}: {later.ticket} was told before {earlier.ticket}, who joined earlier"
+                )
     assert_never_up(clients)
 
 
@@ -139,8 +140,9 @@ def test_forged_expired_and_replayed_tokens_are_refused(shared_cluster: Cluster,
     tampered = ".".join([head, b64url(json.dumps({**claims, "sub": other}).encode()), signature])
     foreign = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]})
     now = int(time.time())
-    expired = jwt.encode({**claims, "iat": now - 600, "exp": now - 60}, c.key, algorithm="EdDSA",
-                         headers={"kid": header["kid"]})
+    expired = jwt.encode(
+        {**claims, "iat": now - 600, "exp": now - 60}, c.key, algorithm="EdDSA", headers={"kid": header["kid"]}
+    )
     assert error_of(c.redeem(tampered)) == (401, "invalid_token")
     assert error_of(c.redeem(foreign)) == (401, "invalid_token")
     assert error_of(c.redeem(expired)) == (401, "token_expired")
@@ -268,8 +270,10 @@ async def test_killing_a_web_process_loses_no_ticket(cluster_factory: Callable[.
         for i, cl in enumerate(waiting):
             cl.url = cl.url.replace(str(c.ports[0]), str(c.ports[i % 2]))
         await asyncio.gather(*(cl.reconnect() for cl in waiting))
-        await until(lambda: all(cl.of("position", 1) or cl.of("admitted", 1) for cl in waiting),
-                    "a position (or admission) on every reconnected socket")
+        await until(
+            lambda: all(cl.of("position", 1) or cl.of("admitted", 1) for cl in waiting),
+            "a position (or admission) on every reconnected socket",
+        )
         for cl in waiting:
             if cl.of("position", 1):  # else it was admitted in the meantime
                 assert cl.ranks(1)[0] <= last[cl.ticket], f"{cl.ticket} lost its place"

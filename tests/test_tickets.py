@@ -104,14 +104,27 @@ def test_is_event_id(value: str, expected: bool) -> None:
 
 
 def test_decode_a_full_record() -> None:
-    raw = json.dumps({
-        "s": "admitted", "o": 17, "j": 1_700_000_000_123, "p": 1, "a": 1_700_000_100_000,
-        "x": 1_700_000_400_000, "jti": "abc", "sx": 1_700_000_700_000,
-    })
+    raw = json.dumps(
+        {
+            "s": "admitted",
+            "o": 17,
+            "j": 1_700_000_000_123,
+            "p": 1,
+            "a": 1_700_000_100_000,
+            "x": 1_700_000_400_000,
+            "jti": "abc",
+            "sx": 1_700_000_700_000,
+        }
+    )
     for form in (raw, raw.encode()):
         assert TicketRecord.decode(form) == TicketRecord(
-            stored="admitted", order=17, joined_ms=1_700_000_000_123, pre_queue=True,
-            admitted_ms=1_700_000_100_000, token_expires_ms=1_700_000_400_000, jti="abc",
+            stored="admitted",
+            order=17,
+            joined_ms=1_700_000_000_123,
+            pre_queue=True,
+            admitted_ms=1_700_000_100_000,
+            token_expires_ms=1_700_000_400_000,
+            jti="abc",
             session_expires_ms=1_700_000_700_000,
         )
 

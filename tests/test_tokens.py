@@ -50,8 +50,12 @@ def unb64(text: str) -> bytes:
 def claims(expires_in: int = 300, **changes: Any) -> Claims:
     now = int(time.time())
     fields: dict[str, Any] = {
-        "issuer": ISSUER, "event": "demo", "ticket": "demo." + "A" * 24, "jti": "j-1",
-        "issued_at": now, "expires_at": now + expires_in,
+        "issuer": ISSUER,
+        "event": "demo",
+        "ticket": "demo." + "A" * 24,
+        "jti": "j-1",
+        "issued_at": now,
+        "expires_at": now + expires_in,
     }
     return Claims(**{**fields, **changes})
 
@@ -162,9 +166,7 @@ def test_another_key_is_refused_even_with_our_kid(key: PrivateKey, signer: Signe
 
 def test_hs256_with_the_public_key_as_secret_is_refused(key: PrivateKey, signer: Signer) -> None:
     """The classic algorithm confusion: HMAC keyed with the published public key."""
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": signer.kid}).encode())
     payload = b64(json.dumps(claims().to_jwt()).encode())
     mac = hmac.new(public, f"{header}.{payload}".encode(), hashlib.sha256).digest()
@@ -204,9 +206,20 @@ def test_junk_only_ever_raises_token_error(signer: Signer) -> None:
     rng = random.Random(5)
     good = signer.mint(claims()).split(".")
     pieces = [
-        b64(b"{}"), b64(b"[]"), b64(b"null"), b64(b'{"alg":"EdDSA"}'), b64(b'{"alg":["EdDSA"]}'),
-        b64(b'{"alg":"EdDSA","kid":{}}'), b64(b'{"alg":"EdDSA","b64":false,"crit":["b64"]}'),
-        b64(b'{"exp":"soon"}'), b64(b'{"exp":1e400}'), b64(b'{"exp":NaN}'), b64(b"\xff\xfe"), "!!", "=", "",
+        b64(b"{}"),
+        b64(b"[]"),
+        b64(b"null"),
+        b64(b'{"alg":"EdDSA"}'),
+        b64(b'{"alg":["EdDSA"]}'),
+        b64(b'{"alg":"EdDSA","kid":{}}'),
+        b64(b'{"alg":"EdDSA","b64":false,"crit":["b64"]}'),
+        b64(b'{"exp":"soon"}'),
+        b64(b'{"exp":1e400}'),
+        b64(b'{"exp":NaN}'),
+        b64(b"\xff\xfe"),
+        "!!",
+        "=",
+        "",
         *good,
     ]
     for _ in range(3000):

@@ -42,9 +42,16 @@ SETTING_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
 )
 
 STATS_COLUMNS = (
-    ("EVENT", "id"), ("STATUS", "status"), ("WAITING", "waiting"), ("PENDING", "admitted_pending"),
-    ("ACTIVE", "active"), ("SERVED", "served_total"), ("ISSUED", "tickets_issued"),
-    ("CONNS", "connections"), ("RATE/MIN", "rate_per_minute"), ("OBSERVED/MIN", "observed_rate_per_minute"),
+    ("EVENT", "id"),
+    ("STATUS", "status"),
+    ("WAITING", "waiting"),
+    ("PENDING", "admitted_pending"),
+    ("ACTIVE", "active"),
+    ("SERVED", "served_total"),
+    ("ISSUED", "tickets_issued"),
+    ("CONNS", "connections"),
+    ("RATE/MIN", "rate_per_minute"),
+    ("OBSERVED/MIN", "observed_rate_per_minute"),
 )
 
 
@@ -58,6 +65,7 @@ class CliError(Exception):
 
 
 # --- arguments ---------------------------------------------------------------
+
 
 def add_commands(sub: Any) -> None:
     """Add `event`, `notice` and `stats` to the `waiting-room` parser's subcommands."""
@@ -76,8 +84,12 @@ def add_commands(sub: Any) -> None:
     status.add_argument("event", metavar="EVENT")
     status.add_argument("status", metavar="STATUS", help="open, paused, sold_out or closed")
 
-    notice = sub.add_parser("notice", parents=[as_json], help="broadcast a notice to one event or to all",
-                            usage="%(prog)s [-h] [--level LEVEL] [--json] (EVENT TEXT | --all TEXT)")
+    notice = sub.add_parser(
+        "notice",
+        parents=[as_json],
+        help="broadcast a notice to one event or to all",
+        usage="%(prog)s [-h] [--level LEVEL] [--json] (EVENT TEXT | --all TEXT)",
+    )
     notice.add_argument("--all", action="store_true", help="to every event")
     notice.add_argument("--level", default="info", help="info (default), warning or critical")
     notice.add_argument("words", nargs="+", metavar="EVENT TEXT", help=argparse.SUPPRESS)
@@ -108,6 +120,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
 
 # --- HTTP --------------------------------------------------------------------
 
+
 class AdminClient:
     """JSON over HTTP to the admin API; every failure becomes a CliError with the API's own words."""
 
@@ -120,10 +133,16 @@ class AdminClient:
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = self.base_url + path
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Accept": "application/json",
-            **({"Content-Type": "application/json"} if data is not None else {}),
-        })
+        request = urllib.request.Request(
+            url,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/json",
+                **({"Content-Type": "application/json"} if data is not None else {}),
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
                 raw = response.read()
@@ -159,6 +178,7 @@ def _event_path(event: str) -> str:
 
 # --- commands ----------------------------------------------------------------
 
+
 def _event(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
     if args.action == "list":
         body = client.call("GET", "/api/admin/events")
@@ -168,8 +188,9 @@ def _event(client: AdminClient, args: argparse.Namespace, out: TextIO) -> int:
             out.write(events_table(body.get("events", [])))
         return 0
     if args.action == "put":
-        changes = {field: getattr(args, field) for _, field, _, _ in SETTING_OPTIONS
-                   if getattr(args, field) is not None}
+        changes = {
+            field: getattr(args, field) for _, field, _, _ in SETTING_OPTIONS if getattr(args, field) is not None
+        }
         if "opens_at" in changes:
             changes["opens_at"] = parse_opens_at(changes["opens_at"])
         body = client.call("PUT", _event_path(args.event), changes)
@@ -244,8 +265,9 @@ def _watch(sample: Callable[[], list[dict[str, Any]]], interval: float, as_json:
                     row["admitted_per_second"] = round((served - before) / max(now - at, 1e-6), 2)
                 previous[row["id"]] = (now, served)
             if as_json:
-                _print_json({"at": round(now, 3), "events": rows, **({"error": problem} if problem else {})}, out,
-                            compact=True)
+                _print_json(
+                    {"at": round(now, 3), "events": rows, **({"error": problem} if problem else {})}, out, compact=True
+                )
             else:
                 stamp = time.strftime("%H:%M:%S", time.localtime(now))
                 screen = f"waiting-room stats   {stamp}   every {interval:g} s, Ctrl-C to stop\n\n"
@@ -260,6 +282,7 @@ def _watch(sample: Callable[[], list[dict[str, Any]]], interval: float, as_json:
 
 
 # --- formatting ----------------------------------------------------------------
+
 
 def parse_opens_at(value: str) -> float | None:
     """`none`, unix seconds, or ISO 8601 (an offset-less time is the terminal's local time)."""
@@ -282,12 +305,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         return "(no events)\n"
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], int | float) and not isinstance(row[i], bool) for row in rows)
-               for i in range(len(headers))]
+    numeric = [
+        all(isinstance(row[i], int | float) and not isinstance(row[i], bool) for row in rows)
+        for i in range(len(headers))
+    ]
 
     def line(values: Sequence[str], heading: bool = False) -> str:
-        parts = [v.rjust(w) if numeric[i] and not heading else v.ljust(w)
-                 for i, (v, w) in enumerate(zip(values, widths, strict=True))]
+        parts = [
+            v.rjust(w) if numeric[i] and not heading else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ]
         return "  ".join(parts).rstrip() + "\n"
 
     return line(headers, heading=True) + "".join(line(r) for r in cells)
@@ -314,8 +341,19 @@ def events_table(events: Sequence[dict[str, Any]]) -> str:
     for e in events:
         s, st = e["settings"], e.get("stats") or {}
         active = st.get("admitted_pending", 0) + st.get("active", 0)
-        rows.append([e["id"], s["status"], _short(s["title"], 40), s["rate_per_minute"], s["max_active"] or "none",
-                     st.get("waiting"), active, st.get("served_total"), st.get("connections")])
+        rows.append(
+            [
+                e["id"],
+                s["status"],
+                _short(s["title"], 40),
+                s["rate_per_minute"],
+                s["max_active"] or "none",
+                st.get("waiting"),
+                active,
+                st.get("served_total"),
+                st.get("connections"),
+            ]
+        )
     return table(headers, rows)
 
 

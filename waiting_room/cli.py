@@ -38,8 +38,16 @@ def run_web(settings: Settings, host: str, port: int) -> int:
 
     _raise_file_limit()
     config = uvicorn.Config(
-        create_app(settings), host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False,
-        ws_max_size=1024, lifespan="on", log_level="warning", timeout_graceful_shutdown=3, access_log=False,
+        create_app(settings),
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_max_size=1024,
+        lifespan="on",
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+        access_log=False,
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the signal it shut down on
         uvicorn.Server(config).run()
@@ -102,9 +110,13 @@ def run_demo(settings: Settings, host: str, port: int, crowd: int) -> int:
     ensure_private_key(key_path)
     public_url = os.environ.get("WR_PUBLIC_URL") or f"http://{host}:{port}"
     env = {
-        **os.environ, "WR_REDIS_URL": redis_url, "WR_SIGNING_KEY": str(key_path),
-        "WR_ADMIN_TOKEN": settings.admin_token or secrets.token_urlsafe(24), "WR_PUBLIC_URL": public_url,
-        "WR_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
+        **os.environ,
+        "WR_REDIS_URL": redis_url,
+        "WR_SIGNING_KEY": str(key_path),
+        "WR_ADMIN_TOKEN": settings.admin_token or secrets.token_urlsafe(24),
+        "WR_PUBLIC_URL": public_url,
+        "WR_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
     }
     me = [sys.executable, "-m", "waiting_room"]
     # own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order
@@ -126,9 +138,11 @@ def run_demo(settings: Settings, host: str, port: int, crowd: int) -> int:
             return 1
         demo_settings = Settings.from_env(env)
         asyncio.run(_seed_demo(demo_settings, crowd))
-        print(f"\n  waiting room:  {public_url}/e/{DEMO_EVENT}\n  dashboard:     {public_url}/admin"
-              f"\n  admin token:   {env['WR_ADMIN_TOKEN']}\n  redis:         {redis_url}\n\n  Ctrl-C stops it all.",
-              flush=True)
+        print(
+            f"\n  waiting room:  {public_url}/e/{DEMO_EVENT}\n  dashboard:     {public_url}/admin"
+            f"\n  admin token:   {env['WR_ADMIN_TOKEN']}\n  redis:         {redis_url}\n\n  Ctrl-C stops it all.",
+            flush=True,
+        )
         while not stopping and all(c.poll() is None for c in children):
             time.sleep(0.2)
     finally:

@@ -114,8 +114,15 @@ def _status(value: Any) -> EventStatus:
 
 
 FIELDS = {
-    "title", "rate_per_minute", "max_active", "token_ttl_seconds", "session_ttl_seconds",
-    "abandon_after_seconds", "opens_at", "status", "target_url",
+    "title",
+    "rate_per_minute",
+    "max_active",
+    "token_ttl_seconds",
+    "session_ttl_seconds",
+    "abandon_after_seconds",
+    "opens_at",
+    "status",
+    "target_url",
 }
 
 

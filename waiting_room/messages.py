@@ -28,7 +28,10 @@ def encode(message: dict[str, Any]) -> str:
 
 def position(position: int | None, waiting: int, eta_seconds: int | None, served_total: int) -> dict[str, Any]:
     return {
-        "type": "position", "position": position, "waiting": waiting, "eta_seconds": eta_seconds,
+        "type": "position",
+        "position": position,
+        "waiting": waiting,
+        "eta_seconds": eta_seconds,
         "served_total": served_total,
     }
 
@@ -55,6 +58,7 @@ def latest_notice(*stored: dict[str, str]) -> dict[str, Any] | None:
 
 
 # --- bus (internal) -------------------------------------------------------
+
 
 def bus_state(event: str, status: EventStatus) -> dict[str, Any]:
     return {**state(status), "event": event}

@@ -34,22 +34,29 @@ class Metrics:
         self.hub = hub
         self.registry = CollectorRegistry()
         r = self.registry
-        self.joins = Counter("wr_joins", "Join requests answered, by whether a ticket was issued",
-                             ["event", "new"], registry=r)
-        self.redemptions = Counter("wr_redemptions", "Tokens redeemed through this process", ["event"],
-                                   registry=r)
-        self.event_totals = Gauge("wr_event_tickets", "Tickets of an event by what happened to them (all processes)",
-                                  ["event", "outcome"], registry=r)
+        self.joins = Counter(
+            "wr_joins", "Join requests answered, by whether a ticket was issued", ["event", "new"], registry=r
+        )
+        self.redemptions = Counter("wr_redemptions", "Tokens redeemed through this process", ["event"], registry=r)
+        self.event_totals = Gauge(
+            "wr_event_tickets",
+            "Tickets of an event by what happened to them (all processes)",
+            ["event", "outcome"],
+            registry=r,
+        )
         self.waiting = Gauge("wr_waiting", "Tickets waiting", ["event"], registry=r)
         self.active = Gauge("wr_active", "Admitted-pending plus active sessions", ["event"], registry=r)
         self.max_active = Gauge("wr_max_active", "Configured capacity (0 = no limit)", ["event"], registry=r)
         self.connections = Gauge("wr_process_connections", "Open WebSockets of this process", ["event"], registry=r)
-        self.leading = Gauge("wr_promoter_leading", "1 for each event a live promoter leads",
-                             ["promoter", "event"], registry=r)
-        self.tick = Gauge("wr_promoter_tick_seconds", "A live promoter's slowest tick in its last report",
-                          ["promoter"], registry=r)
-        self.lag = Histogram("wr_fanout_lag_seconds", "From the promoter's publish to the hub's fan-out",
-                             buckets=LAG_BUCKETS, registry=r)
+        self.leading = Gauge(
+            "wr_promoter_leading", "1 for each event a live promoter leads", ["promoter", "event"], registry=r
+        )
+        self.tick = Gauge(
+            "wr_promoter_tick_seconds", "A live promoter's slowest tick in its last report", ["promoter"], registry=r
+        )
+        self.lag = Histogram(
+            "wr_fanout_lag_seconds", "From the promoter's publish to the hub's fan-out", buckets=LAG_BUCKETS, registry=r
+        )
 
     def joined(self, event: str, created: bool) -> None:
         self.joins.labels(event, "true" if created else "false").inc()
@@ -58,8 +65,15 @@ class Metrics:
         self.redemptions.labels(event).inc()
 
     async def render(self, events: Events) -> Response:
-        gauges = (self.event_totals, self.waiting, self.active, self.max_active, self.connections, self.leading,
-                  self.tick)
+        gauges = (
+            self.event_totals,
+            self.waiting,
+            self.active,
+            self.max_active,
+            self.connections,
+            self.leading,
+            self.tick,
+        )
         for gauge in gauges:
             gauge.clear()  # events and promoters come and go: report only the live ones
         for owner, raw in (await events.promoter_reports()).items():
@@ -73,8 +87,13 @@ class Metrics:
             stats = await events.stats(event)
             if stats is None:
                 continue
-            for outcome, field in (("issued", "tickets_issued"), ("admitted", "served_total"),
-                                   ("redeemed", "redeemed"), ("expired", "expired"), ("removed", "removed")):
+            for outcome, field in (
+                ("issued", "tickets_issued"),
+                ("admitted", "served_total"),
+                ("redeemed", "redeemed"),
+                ("expired", "expired"),
+                ("removed", "removed"),
+            ):
                 self.event_totals.labels(event, outcome).set(stats[field])
             self.waiting.labels(event).set(stats["waiting"])
             self.active.labels(event).set(stats["admitted_pending"] + stats["active"])

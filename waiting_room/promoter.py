@@ -92,8 +92,14 @@ class Promoter:
                 await self.scripts.promote(
                     [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids],
                     [
-                        self.owner, lease_ms(self.tick_ms), track.bucket.budget() if track.leading else 0,
-                        observed, keys.BUS, track.last_published, BATCH, KEEP_FINISHED_MS,
+                        self.owner,
+                        lease_ms(self.tick_ms),
+                        track.bucket.budget() if track.leading else 0,
+                        observed,
+                        keys.BUS,
+                        track.last_published,
+                        BATCH,
+                        KEEP_FINISHED_MS,
                     ],
                     client=pipe,
                 )

@@ -49,8 +49,12 @@ class TicketView:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "ticket": self.ticket, "event": self.event, "state": str(self.state), "position": self.position,
-            "waiting": self.waiting, "eta_seconds": self.eta_seconds,
+            "ticket": self.ticket,
+            "event": self.event,
+            "state": str(self.state),
+            "position": self.position,
+            "waiting": self.waiting,
+            "eta_seconds": self.eta_seconds,
         }
 
 
@@ -98,8 +102,13 @@ class Queue:
         _, ticket, rank, waiting, served, pre, observed, status, opens_at = reply
         position = None if pre else int(rank) + 1
         return TicketView(
-            ticket=ticket, event=event, state=TicketState.PRE_QUEUE if pre else TicketState.WAITING,
-            position=position, waiting=int(waiting), served_total=int(served), opens_at=_float(opens_at),
+            ticket=ticket,
+            event=event,
+            state=TicketState.PRE_QUEUE if pre else TicketState.WAITING,
+            position=position,
+            waiting=int(waiting),
+            served_total=int(served),
+            opens_at=_float(opens_at),
             eta_seconds=eta.eta_seconds(position, float(observed), status == EventStatus.OPEN),
         )
 
@@ -132,17 +141,27 @@ class Queue:
         if state is TicketState.ADMITTED:
             claims = self.claims(event, ticket, record)
         return TicketView(
-            ticket=ticket, event=event, state=state, position=position, waiting=int(waiting),
+            ticket=ticket,
+            event=event,
+            state=state,
+            position=position,
+            waiting=int(waiting),
             eta_seconds=eta.eta_seconds(position, _float(observed) or 0.0, admitting),
-            served_total=int(served or 0), opens_at=settings.opens_at, claims=claims,
+            served_total=int(served or 0),
+            opens_at=settings.opens_at,
+            claims=claims,
             redirect=settings.target_url if claims else None,
         )
 
     def claims(self, event: str, ticket: str, record: TicketRecord) -> Claims:
         assert record.jti and record.admitted_ms is not None and record.token_expires_ms is not None
         return Claims(
-            issuer=self.issuer, event=event, ticket=ticket, jti=record.jti,
-            issued_at=record.admitted_ms // 1000, expires_at=record.token_expires_ms // 1000,
+            issuer=self.issuer,
+            event=event,
+            ticket=ticket,
+            jti=record.jti,
+            issued_at=record.admitted_ms // 1000,
+            expires_at=record.token_expires_ms // 1000,
         )
 
     async def redeem(self, claims: Claims) -> float:

@@ -107,7 +107,9 @@ class Room:
         if value is None:
             return None
         return messages.position(
-            value, self.waiting, eta.eta_seconds(value, self.observed_rate, self.status is EventStatus.OPEN),
+            value,
+            self.waiting,
+            eta.eta_seconds(value, self.observed_rate, self.status is EventStatus.OPEN),
             self.served,
         )
 

@@ -46,16 +46,24 @@ class Claims:
 
     def to_jwt(self) -> dict[str, Any]:
         return {
-            "iss": self.issuer, "aud": self.event, "sub": self.ticket, "jti": self.jti,
-            "iat": self.issued_at, "exp": self.expires_at,
+            "iss": self.issuer,
+            "aud": self.event,
+            "sub": self.ticket,
+            "jti": self.jti,
+            "iat": self.issued_at,
+            "exp": self.expires_at,
         }
 
     @classmethod
     def from_jwt(cls, data: dict[str, Any]) -> Claims:
         try:
             return cls(
-                issuer=str(data["iss"]), event=str(data["aud"]), ticket=str(data["sub"]),
-                jti=str(data["jti"]), issued_at=int(data["iat"]), expires_at=int(data["exp"]),
+                issuer=str(data["iss"]),
+                event=str(data["aud"]),
+                ticket=str(data["sub"]),
+                jti=str(data["jti"]),
+                issued_at=int(data["iat"]),
+                expires_at=int(data["exp"]),
             )
         except (KeyError, TypeError, ValueError):
             raise TokenError("invalid_token", "the token lacks a required claim") from None
@@ -111,11 +119,18 @@ class Signer:
             raise TokenError("invalid_token", "the token is missing or malformed")
         try:
             data = jwt.decode(
-                token, self._public, algorithms=[self.algorithm], issuer=self.issuer, leeway=LEEWAY_SECONDS,
+                token,
+                self._public,
+                algorithms=[self.algorithm],
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
                 # iat is when Redis admitted the ticket: a web process whose clock lags a little
                 # must not refuse a fresh token as "issued in the future"
-                options={"verify_aud": False, "verify_iat": False,
-                         "require": ["exp", "iat", "aud", "sub", "jti", "iss"]},
+                options={
+                    "verify_aud": False,
+                    "verify_iat": False,
+                    "require": ["exp", "iat", "aud", "sub", "jti", "iss"],
+                },
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("token_expired", "the admission token has expired") from None

@@ -49,8 +49,9 @@ def shown_position(page: Any, lang: str = "en") -> int | None:
 
 
 def wait_live(page: Any, lang: str = "en") -> None:
-    page.wait_for_function("text => document.getElementById('conn-text').textContent === text",
-                           arg=t("js_conn_live", lang))
+    page.wait_for_function(
+        "text => document.getElementById('conn-text').textContent === text", arg=t("js_conn_live", lang)
+    )
 
 
 def wait_position(page: Any, predicate: Callable[[int], bool], what: str, lang: str = "en") -> int:

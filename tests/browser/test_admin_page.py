@@ -64,8 +64,7 @@ def test_the_numbers_move_and_the_rate_changes_live(page: Page, cluster: Cluster
 
     rate.fill("0")
     card(page, "moving").get_by_role("button", name="Apply changes").click()
-    expect(card(page, "moving").locator(".c-result")).to_have_text(
-        "rate_per_minute must be between 1 and 1000000")
+    expect(card(page, "moving").locator(".c-result")).to_have_text("rate_per_minute must be between 1 and 1000000")
 
 
 def test_a_destructive_status_asks_first(page: Page, cluster: Cluster) -> None:

@@ -53,8 +53,9 @@ def test_a_wrong_token_is_refused_and_the_right_one_signs_in(shared_cluster: Clu
     page.wait_for_function("() => document.getElementById('live').dataset.state === 'ok'")
 
 
-def test_changing_the_rate_is_followed_by_the_observed_rate(shared_cluster: Cluster, event: str, page: Any,
-                                                            tmp_path: Path) -> None:
+def test_changing_the_rate_is_followed_by_the_observed_rate(
+    shared_cluster: Cluster, event: str, page: Any, tmp_path: Path
+) -> None:
     """Slow to fast: the observed rate climbs well past anything the old rate could give (a ratio in one run)."""
     old, new = 30, 1200
     shared_cluster.put_event(event, rate_per_minute=old)
@@ -64,10 +65,12 @@ def test_changing_the_rate_is_followed_by_the_observed_rate(shared_cluster: Clus
     event_card = card(page, event)
     event_card.get_by_role("button", name="Open", exact=True).click()
     page.wait_for_function(
-        "event => document.querySelector(`article.card[data-event='${event}']`).dataset.status === 'open'", arg=event)
+        "event => document.querySelector(`article.card[data-event='${event}']`).dataset.status === 'open'", arg=event
+    )
     page.wait_for_function(
         "event => !/^0 /.test(document.querySelector(`article.card[data-event='${event}'] .n-rate`).textContent)",
-        arg=event)
+        arg=event,
+    )
     before = observed_rate(event_card)
 
     rate_input = event_card.locator("input[name=rate_per_minute]")
@@ -76,8 +79,9 @@ def test_changing_the_rate_is_followed_by_the_observed_rate(shared_cluster: Clus
     result = event_card.locator(".c-result")
     page.wait_for_function("el => el.textContent.includes('1200')", arg=result.element_handle())
     assert shared_cluster.stats(event)["rate_per_minute"] == new
-    page.wait_for_function("el => el.textContent.includes('1,200 set')",
-                           arg=event_card.locator(".n-rate").element_handle())
+    page.wait_for_function(
+        "el => el.textContent.includes('1,200 set')", arg=event_card.locator(".n-rate").element_handle()
+    )
 
     wanted = max(4 * old, 2 * before)
     for _ in range(PAGE_TIMEOUT_MS // 250):
@@ -91,7 +95,8 @@ def test_changing_the_rate_is_followed_by_the_observed_rate(shared_cluster: Clus
 
 
 def test_a_notice_sent_from_the_dashboard_reaches_an_open_waiting_page(
-        shared_cluster: Cluster, event: str, new_page: Callable[..., Any]) -> None:
+    shared_cluster: Cluster, event: str, new_page: Callable[..., Any]
+) -> None:
     shared_cluster.put_event(event, title="Notice target")
     shared_cluster.set_status(event, "paused")  # else the page is admitted and leaves before the notice comes
     waiting = new_page()
@@ -115,7 +120,8 @@ def test_a_notice_sent_from_the_dashboard_reaches_an_open_waiting_page(
 
 
 def test_closing_asks_for_confirmation_and_tells_the_waiting_page(
-        shared_cluster: Cluster, event: str, new_page: Callable[..., Any]) -> None:
+    shared_cluster: Cluster, event: str, new_page: Callable[..., Any]
+) -> None:
     shared_cluster.put_event(event, title="Closing soon")
     shared_cluster.set_status(event, "paused")
     waiting = new_page()
@@ -137,7 +143,6 @@ def test_closing_asks_for_confirmation_and_tells_the_waiting_page(
     dialog.wait_for(state="visible")
     dialog.locator("#confirm-ok").click()
     admin.wait_for_function(
-        "event => document.querySelector(`article.card[data-event='${event}']`).dataset.status === 'closed'",
-        arg=event)
-    waiting.wait_for_function("text => document.getElementById('final-text').textContent === text",
-                              arg=t("js_closed"))
+        "event => document.querySelector(`article.card[data-event='${event}']`).dataset.status === 'closed'", arg=event
+    )
+    waiting.wait_for_function("text => document.getElementById('final-text').textContent === text", arg=t("js_closed"))

@@ -21,8 +21,11 @@ def admitted_to_order_page(page: Any, event: str) -> dict[str, Any]:
     page.on("request", lambda r: sent.append(r) if r.url.endswith(f"/order/{event}") and r.method == "POST" else None)
     page.on("response", lambda r: documents.append(r) if r.request.resource_type == "document" else None)
     ticket = open_waiting_page(page, event)
-    page.wait_for_function("text => document.getElementById('turn-title').textContent === text"
-                           " && !document.getElementById('panel-turn').hidden", arg=t("js_your_turn"))
+    page.wait_for_function(
+        "text => document.getElementById('turn-title').textContent === text"
+        " && !document.getElementById('panel-turn').hidden",
+        arg=t("js_your_turn"),
+    )
     page.wait_for_url(f"**/order/{event}", timeout=PAGE_TIMEOUT_MS)
     page.locator("#order-heading").wait_for()
     assert len(sent) == 1, [r.url for r in sent]
@@ -31,8 +34,9 @@ def admitted_to_order_page(page: Any, event: str) -> dict[str, Any]:
     return {"ticket": ticket["ticket"], "token": token, "request": sent[0], "documents": documents}
 
 
-def test_the_token_is_posted_and_stays_out_of_the_address_bar_and_history(shared_cluster: Cluster, event: str,
-                                                                           page: Any) -> None:
+def test_the_token_is_posted_and_stays_out_of_the_address_bar_and_history(
+    shared_cluster: Cluster, event: str, page: Any
+) -> None:
     shared_cluster.put_event(event, title="Order page test")
     admitted = admitted_to_order_page(page, event)
     token = admitted["token"]
@@ -49,8 +53,9 @@ def test_the_token_is_posted_and_stays_out_of_the_address_bar_and_history(shared
     assert shared_cluster.ticket(admitted["ticket"])["state"] == "redeemed"
 
 
-def test_the_same_token_a_second_time_shows_the_used_page_with_409(shared_cluster: Cluster, event: str, page: Any,
-                                                                   new_page: Callable[..., Any]) -> None:
+def test_the_same_token_a_second_time_shows_the_used_page_with_409(
+    shared_cluster: Cluster, event: str, page: Any, new_page: Callable[..., Any]
+) -> None:
     shared_cluster.put_event(event)
     token = admitted_to_order_page(page, event)["token"]
 
@@ -69,22 +74,25 @@ def test_the_same_token_a_second_time_shows_the_used_page_with_409(shared_cluste
     assert page.locator("#order-heading").text_content() == t("order_title")
 
 
-def test_completing_the_order_frees_the_place_for_the_next_person(shared_cluster: Cluster, event: str,
-                                                                  page: Any) -> None:
+def test_completing_the_order_frees_the_place_for_the_next_person(
+    shared_cluster: Cluster, event: str, page: Any
+) -> None:
     shared_cluster.put_event(event, max_active=1)
     admitted_to_order_page(page, event)
     behind = shared_cluster.join(event)["ticket"]
     assert shared_cluster.ticket(behind)["state"] == "waiting", "capacity 1 is held by the open order"
 
     page.get_by_role("button", name=t("order_complete")).click()
-    page.wait_for_function("text => document.getElementById('order-heading')?.textContent === text",
-                           arg=t("order_done_title"))
+    page.wait_for_function(
+        "text => document.getElementById('order-heading')?.textContent === text", arg=t("order_done_title")
+    )
     assert page.locator("main").inner_text().count(t("order_done_text")) == 1
     shared_cluster.wait_state(behind, "admitted", within=PAGE_TIMEOUT_MS / 1000)
 
 
-def test_the_order_page_without_a_valid_token_sends_back_or_refuses(shared_cluster: Cluster, event: str,
-                                                                    page: Any) -> None:
+def test_the_order_page_without_a_valid_token_sends_back_or_refuses(
+    shared_cluster: Cluster, event: str, page: Any
+) -> None:
     shared_cluster.put_event(event)
     shared_cluster.set_status(event, "paused")  # the line it is sent back to must not move it on by itself
     page.goto(f"/order/{event}")

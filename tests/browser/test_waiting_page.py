@@ -33,8 +33,9 @@ def paused_event_with_crowd(cluster: Cluster, event: str, ahead: int, **settings
     crowd(cluster, event, ahead)
 
 
-def test_position_falls_live_then_admission_leads_to_the_order_form(shared_cluster: Cluster, event: str,
-                                                                    page: Any) -> None:
+def test_position_falls_live_then_admission_leads_to_the_order_form(
+    shared_cluster: Cluster, event: str, page: Any
+) -> None:
     """Issue 2's loop: live position without reload, admission, order form, "complete order", thank you."""
     paused_event_with_crowd(shared_cluster, event, 6)
     navigations: list[str] = []
@@ -49,8 +50,10 @@ def test_position_falls_live_then_admission_leads_to_the_order_form(shared_clust
     wait_position(page, lambda p: p < first, "a smaller number than at join")
     assert page.evaluate("window.__wr_same_document") is True, "the position changed through a reload"
     assert navigations == [page.url], "the page navigated while waiting"
-    page.wait_for_function("text => document.getElementById('announcer').textContent.startsWith(text)",
-                           arg=t("js_announce").split("{position}")[0])
+    page.wait_for_function(
+        "text => document.getElementById('announcer').textContent.startsWith(text)",
+        arg=t("js_announce").split("{position}")[0],
+    )
 
     page.wait_for_url(f"**/order/{event}", timeout=PAGE_TIMEOUT_MS)
     assert page.locator("#order-heading").text_content() == t("order_title")
@@ -58,8 +61,9 @@ def test_position_falls_live_then_admission_leads_to_the_order_form(shared_clust
     assert complete.is_visible()
     assert shared_cluster.stats(event)["active"] == 1
     complete.click()
-    page.wait_for_function("text => document.getElementById('order-heading')?.textContent === text",
-                           arg=t("order_done_title"))
+    page.wait_for_function(
+        "text => document.getElementById('order-heading')?.textContent === text", arg=t("order_done_title")
+    )
     stats = shared_cluster.stats(event)
     assert stats["active"] == 0, f"completing the order must free its capacity: {stats}"
 
@@ -83,7 +87,8 @@ def test_reload_keeps_the_same_ticket_and_place(shared_cluster: Cluster, event: 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
 def test_reconnects_after_the_web_process_restarts_with_the_same_ticket_and_place(
-        shared_cluster: Cluster, event: str, page: Any, sig: signal.Signals) -> None:
+    shared_cluster: Cluster, event: str, page: Any, sig: signal.Signals
+) -> None:
     paused_event_with_crowd(shared_cluster, event, 2)
     ticket = open_waiting_page(page, event)["ticket"]
     wait_position(page, lambda p: p == 3, "the place after two others")
@@ -94,8 +99,9 @@ def test_reconnects_after_the_web_process_restarts_with_the_same_ticket_and_plac
     assert web is not None
     web.stop(sig)
     reconnecting = t("js_conn_reconnecting").split("{seconds}")[0]
-    page.wait_for_function("text => document.getElementById('conn-text').textContent.startsWith(text)",
-                           arg=reconnecting)
+    page.wait_for_function(
+        "text => document.getElementById('conn-text').textContent.startsWith(text)", arg=reconnecting
+    )
     assert page.locator("#retry").is_visible(), "a dropped connection must offer a visible retry"
     shared_cluster.start_web(0)
 
@@ -107,14 +113,16 @@ def test_reconnects_after_the_web_process_restarts_with_the_same_ticket_and_plac
     assert shared_cluster.ticket(ticket)["position"] == 3
 
 
-def test_notice_banner_shows_markup_as_text(shared_cluster: Cluster, event: str, page: Any,
-                                           new_page: Callable[..., Any]) -> None:
+def test_notice_banner_shows_markup_as_text(
+    shared_cluster: Cluster, event: str, page: Any, new_page: Callable[..., Any]
+) -> None:
     paused_event_with_crowd(shared_cluster, event, 0)  # paused: the page stays in line, not off to the order page
     open_waiting_page(page, event)
     wait_live(page)
 
-    r = shared_cluster.admin.post(shared_cluster.url(f"/api/admin/events/{event}/notices"),
-                                  json={"text": HOSTILE, "level": "warning"})
+    r = shared_cluster.admin.post(
+        shared_cluster.url(f"/api/admin/events/{event}/notices"), json={"text": HOSTILE, "level": "warning"}
+    )
     assert r.status_code == 201, r.text
     banner = page.locator("#notice-status")
     banner.wait_for(state="visible")
@@ -128,16 +136,18 @@ def test_notice_banner_shows_markup_as_text(shared_cluster: Cluster, event: str,
     open_waiting_page(later, event)
     later.wait_for_function("text => document.getElementById('notice-status').textContent === text", arg=HOSTILE)
 
-    r = shared_cluster.admin.post(shared_cluster.url(f"/api/admin/events/{event}/notices"),
-                                  json={"text": "Doors close soon", "level": "critical"})
+    r = shared_cluster.admin.post(
+        shared_cluster.url(f"/api/admin/events/{event}/notices"), json={"text": "Doors close soon", "level": "critical"}
+    )
     assert r.status_code == 201, r.text
     alert = page.get_by_role("alert")
     alert.wait_for(state="visible")
     assert alert.text_content() == "Doors close soon"
 
 
-def test_paused_sold_out_and_closed_are_told_in_words(shared_cluster: Cluster, event: str, page: Any,
-                                                      new_page: Callable[..., Any]) -> None:
+def test_paused_sold_out_and_closed_are_told_in_words(
+    shared_cluster: Cluster, event: str, page: Any, new_page: Callable[..., Any]
+) -> None:
     paused_event_with_crowd(shared_cluster, event, 1)
     open_waiting_page(page, event)
     wait_live(page)
@@ -149,13 +159,11 @@ def test_paused_sold_out_and_closed_are_told_in_words(shared_cluster: Cluster, e
     final = page.locator("#final-text")
     shared_cluster.set_status(event, "sold_out")
     final.wait_for(state="visible")
-    page.wait_for_function("text => document.getElementById('final-text').textContent === text",
-                           arg=t("js_sold_out"))
+    page.wait_for_function("text => document.getElementById('final-text').textContent === text", arg=t("js_sold_out"))
     assert page.locator("#panel-queue").is_hidden()
 
     shared_cluster.set_status(event, "closed")
-    page.wait_for_function("text => document.getElementById('final-text').textContent === text",
-                           arg=t("js_closed"))
+    page.wait_for_function("text => document.getElementById('final-text').textContent === text", arg=t("js_closed"))
 
     # arriving at an event that is already over: words from the first paint, not a spinner
     for status, key in (("sold_out", "waiting_status_sold_out"), ("closed", "waiting_status_closed")):
@@ -170,8 +178,7 @@ def test_paused_sold_out_and_closed_are_told_in_words(shared_cluster: Cluster, e
 
 
 @pytest.mark.parametrize("how", ["accept-language", "query"])
-def test_korean_and_english_render(shared_cluster: Cluster, event: str, new_page: Callable[..., Any],
-                                   how: str) -> None:
+def test_korean_and_english_render(shared_cluster: Cluster, event: str, new_page: Callable[..., Any], how: str) -> None:
     paused_event_with_crowd(shared_cluster, event, 4)
     page = new_page(locale="ko-KR") if how == "accept-language" else new_page()
     open_waiting_page(page, event, "" if how == "accept-language" else "?lang=ko")
@@ -194,13 +201,15 @@ def test_korean_and_english_render(shared_cluster: Cluster, event: str, new_page
     assert page.locator("#position-label").text_content() == t("waiting_position_label")
 
 
-def test_phone_width_has_no_horizontal_scroll(shared_cluster: Cluster, event: str, new_page: Callable[..., Any],
-                                              tmp_path: Path) -> None:
+def test_phone_width_has_no_horizontal_scroll(
+    shared_cluster: Cluster, event: str, new_page: Callable[..., Any], tmp_path: Path
+) -> None:
     """320 px wide, a four-digit place, a long title and an unbreakable notice: nothing scrolls sideways."""
     paused_event_with_crowd(shared_cluster, event, 1234, title="Summer festival presale — general admission")
-    r = shared_cluster.admin.post(shared_cluster.url(f"/api/admin/events/{event}/notices"),
-                                  json={"text": "Gates_open_at_18:00_" * 6 + " — please keep this page open.",
-                                        "level": "info"})
+    r = shared_cluster.admin.post(
+        shared_cluster.url(f"/api/admin/events/{event}/notices"),
+        json={"text": "Gates_open_at_18:00_" * 6 + " — please keep this page open.", "level": "info"},
+    )
     assert r.status_code == 201, r.text
     for lang, locale in (("en", "en-US"), ("ko", "ko-KR")):
         page = new_page(viewport={"width": 320, "height": 640}, locale=locale)
@@ -209,8 +218,9 @@ def test_phone_width_has_no_horizontal_scroll(shared_cluster: Cluster, event: st
         wait_position(page, lambda p: p > 1234, "a place behind 1,234 people", lang)
         page.locator("#notice-status").wait_for(state="visible")
 
-        widths = page.evaluate("({scroll: document.documentElement.scrollWidth,"
-                               " client: document.documentElement.clientWidth})")
+        widths = page.evaluate(
+            "({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth})"
+        )
         assert widths["client"] == 320
         assert widths["scroll"] <= widths["client"], f"horizontal scroll at 320 px in {lang}: {widths}"
         assert save_screenshot(page, tmp_path, f"waiting-phone-{lang}").stat().st_size > 0

@@ -37,8 +37,9 @@ OWNER_LINE = re.compile(r"promoter (promoter-[0-9a-f]+) ticking")
 
 def write_ed25519_key(path: Path) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     path.chmod(0o600)
     return key
 
@@ -50,8 +51,9 @@ class Proc:
         self.name = name
         self.log_path = log_path
         with open(log_path, "ab") as log:
-            self.popen = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+            self.popen = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     @property
     def running(self) -> bool:
@@ -106,17 +108,22 @@ class Cluster:
         self.public_url = f"http://127.0.0.1:{self.ports[0]}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WR_")},
-            "WR_REDIS_URL": self.redis_server.url, "WR_SIGNING_KEY": str(self.key_path),
-            "WR_ADMIN_TOKEN": self.admin_token, "WR_TICK_MS": str(TICK_MS), "WR_PUBLIC_URL": self.public_url,
-            "WR_ALLOWED_ORIGINS": self.public_url, "WR_DATA_DIR": str(root / "data"), "PYTHONUNBUFFERED": "1",
+            "WR_REDIS_URL": self.redis_server.url,
+            "WR_SIGNING_KEY": str(self.key_path),
+            "WR_ADMIN_TOKEN": self.admin_token,
+            "WR_TICK_MS": str(TICK_MS),
+            "WR_PUBLIC_URL": self.public_url,
+            "WR_ALLOWED_ORIGINS": self.public_url,
+            "WR_DATA_DIR": str(root / "data"),
+            "PYTHONUNBUFFERED": "1",
         }
         self.webs: list[Proc | None] = [None] * webs
         self.promoters: list[Proc] = []
         # keeps no cookies, so each join through it is a new visitor (see `visitor` for one browser)
-        self.http = httpx.Client(trust_env=False, timeout=10,
-                                 cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
-        self.admin = httpx.Client(trust_env=False, timeout=10,
-                                  headers={"Authorization": f"Bearer {self.admin_token}"})
+        self.http = httpx.Client(
+            trust_env=False, timeout=10, cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        )
+        self.admin = httpx.Client(trust_env=False, timeout=10, headers={"Authorization": f"Bearer {self.admin_token}"})
         self._clients = [self.http, self.admin]
         self.redis = redis_sync.Redis.from_url(self.redis_server.url, decode_responses=True)
 
@@ -156,8 +163,12 @@ class Cluster:
         proc.kill()
 
     def start_promoter(self) -> Proc:
-        proc = Proc(f"promoter{len(self.promoters)}", [CLI, "promoter"], self.env,
-                    self.root / f"promoter{len(self.promoters)}.log")
+        proc = Proc(
+            f"promoter{len(self.promoters)}",
+            [CLI, "promoter"],
+            self.env,
+            self.root / f"promoter{len(self.promoters)}.log",
+        )
         self.promoters.append(proc)
         poll(lambda: self.owner_of(proc), lambda: f"the promoter to start\n{proc.describe()}", within=30)
         return proc
@@ -239,4 +250,3 @@ class Cluster:
         """A socket client; origin "" means the public URL's (allowed), None sends none."""
         url = f"ws://127.0.0.1:{self.ports[web]}/ws/tickets/{ticket}"
         return WsClient(url, ticket, self.public_url if origin == "" else origin)
-

@@ -26,7 +26,10 @@ async def ticks(promoter: Promoter, n: int) -> list[list[TickResult]]:
 
 
 async def tick_until(
-    promoter: Promoter, done: Callable[[], Awaitable[bool]], what: str, within: float = 20.0,
+    promoter: Promoter,
+    done: Callable[[], Awaitable[bool]],
+    what: str,
+    within: float = 20.0,
     after_each: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Tick until `done()`; `after_each` runs after every tick (to check an invariant each time)."""

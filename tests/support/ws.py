@@ -35,8 +35,16 @@ class WsClient:
 
     async def connect(self) -> WsClient:
         self.close_code = None
-        conn = await connect(self.url, origin=self.origin, compression=None, proxy=None,  # type: ignore[arg-type]
-                             open_timeout=10, ping_interval=None, close_timeout=2, max_size=None)
+        conn = await connect(
+            self.url,
+            origin=self.origin,
+            compression=None,
+            proxy=None,  # type: ignore[arg-type]
+            open_timeout=10,
+            ping_interval=None,
+            close_timeout=2,
+            max_size=None,
+        )
         self.connection += 1
         self._conn = conn
         self._reader = asyncio.create_task(self._read(conn, self.connection))
@@ -106,8 +114,10 @@ class WsClient:
         def arrived() -> bool:
             if self.of(kind, connection):
                 return True
-            assert self.open, f"socket of {self.ticket} closed ({self.close_code}) before a {kind!r} message: " \
-                              f"{[m.data.get('type') for m in self.received]}"
+            assert self.open, (
+                f"socket of {self.ticket} closed ({self.close_code}) before a {kind!r} message: "
+                f"{[m.data.get('type') for m in self.received]}"
+            )
             return False
 
         await until(arrived, f"a {kind!r} message on the socket of {self.ticket}", within)

@@ -27,10 +27,20 @@ ADMIN_CALLS = [
 ]
 
 BAD_SETTINGS = [
-    ("title", ""), ("title", "x" * 201), ("rate_per_minute", 0), ("rate_per_minute", "fast"),
-    ("rate_per_minute", True), ("max_active", -1), ("token_ttl_seconds", 1), ("session_ttl_seconds", 1.5),
-    ("abandon_after_seconds", 3), ("opens_at", "tomorrow"), ("status", "maybe"),
-    ("target_url", "javascript:alert(1)"), ("target_url", "//evil.example"), ("colour", "red"),
+    ("title", ""),
+    ("title", "x" * 201),
+    ("rate_per_minute", 0),
+    ("rate_per_minute", "fast"),
+    ("rate_per_minute", True),
+    ("max_active", -1),
+    ("token_ttl_seconds", 1),
+    ("session_ttl_seconds", 1.5),
+    ("abandon_after_seconds", 3),
+    ("opens_at", "tomorrow"),
+    ("status", "maybe"),
+    ("target_url", "javascript:alert(1)"),
+    ("target_url", "//evil.example"),
+    ("colour", "red"),
 ]
 
 
@@ -56,14 +66,17 @@ def _error(response: httpx.Response) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS)
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", "Basic {token}", "Bearer"])
-def test_every_admin_call_needs_the_token(cluster: Cluster, event: str, method: str, path: str,
-                                          body: dict[str, Any] | None, authorization: str | None) -> None:
+def test_every_admin_call_needs_the_token(
+    cluster: Cluster, event: str, method: str, path: str, body: dict[str, Any] | None, authorization: str | None
+) -> None:
     headers = {} if authorization is None else {"Authorization": authorization.format(token=cluster.admin_token)}
     response = cluster.http.request(method, cluster.url(path.format(e=event)), json=body, headers=headers)
     assert response.status_code == 401, response.text
     assert _error(response)["code"] == "unauthorized"
-    assert cluster.stats(event)["waiting"] == 0 and cluster.admin.get(
-        cluster.url(f"/api/admin/events/{event}")).json()["status"] == "paused", "a refused call changed something"
+    assert (
+        cluster.stats(event)["waiting"] == 0
+        and cluster.admin.get(cluster.url(f"/api/admin/events/{event}")).json()["status"] == "paused"
+    ), "a refused call changed something"
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_SETTINGS)
@@ -80,13 +93,24 @@ def test_bad_settings_are_422_naming_the_field(cluster: Cluster, event: str, fie
 def test_put_is_partial_and_answers_the_full_settings(cluster: Cluster, event: str) -> None:
     settings = cluster.put_event(event, rate_per_minute=90, opens_at=None)
     assert settings["rate_per_minute"] == 90 and settings["status"] == "paused"
-    assert set(settings) >= {"title", "rate_per_minute", "max_active", "token_ttl_seconds", "session_ttl_seconds",
-                             "abandon_after_seconds", "opens_at", "status", "target_url"}
+    assert set(settings) >= {
+        "title",
+        "rate_per_minute",
+        "max_active",
+        "token_ttl_seconds",
+        "session_ttl_seconds",
+        "abandon_after_seconds",
+        "opens_at",
+        "status",
+        "target_url",
+    }
     assert settings["target_url"] == f"/order/{event}"
 
 
-@pytest.mark.parametrize(("body", "field"), [({"text": ""}, "text"), ({"text": "x" * 501}, "text"),
-                                             ({"text": "hi", "level": "shout"}, "level"), ({}, "text")])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"text": ""}, "text"), ({"text": "x" * 501}, "text"), ({"text": "hi", "level": "shout"}, "level"), ({}, "text")],
+)
 def test_bad_notices_are_422(cluster: Cluster, event: str, body: dict[str, Any], field: str) -> None:
     response = cluster.admin.post(cluster.url(f"/api/admin/events/{event}/notices"), json=body)
     assert response.status_code == 422 and _error(response).get("field") == field, response.text
@@ -125,8 +149,10 @@ def test_a_notice_reaches_sockets_and_later_arrivals(cluster: Cluster, event: st
         client = await cluster.ws(first).connect()
         try:
             await client.wait_for("position")
-            posted = cluster.admin.post(cluster.url(f"/api/admin/events/{event}/notices"),
-                                        json={"text": "<b>restocking</b>", "level": "warning"})
+            posted = cluster.admin.post(
+                cluster.url(f"/api/admin/events/{event}/notices"),
+                json={"text": "<b>restocking</b>", "level": "warning"},
+            )
             assert posted.status_code == 201
             assert set(posted.json()) == {"id", "text", "level", "at"}
             notice = (await client.wait_for("notice", within=5)).data

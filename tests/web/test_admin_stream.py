@@ -19,8 +19,16 @@ from support.ws import WsClient, close_all
 from waiting_room.states import CloseCode
 from waiting_room.web.admin_stream import AUTH_TIMEOUT_SECONDS
 
-STATS_FIELDS = {"waiting", "admitted_pending", "active", "served_total", "tickets_issued", "connections",
-                "rate_per_minute", "observed_rate_per_minute"}
+STATS_FIELDS = {
+    "waiting",
+    "admitted_pending",
+    "active",
+    "served_total",
+    "tickets_issued",
+    "connections",
+    "rate_per_minute",
+    "observed_rate_per_minute",
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +58,7 @@ def latest(client: WsClient, event: str) -> dict[str, Any] | None:
 
 async def pushed(client: WsClient, event: str, what: str, check: Callable[[dict[str, Any]], bool]) -> None:
     """Until a push shows `event` as `check` wants (the pushes keep coming, so this is liveness only)."""
+
     def seen() -> bool:
         found = latest(client, event)
         assert client.open, f"the admin socket closed ({client.close_code})"
@@ -66,8 +75,12 @@ async def test_the_token_opens_a_push_of_every_event_each_second(cluster: Cluste
         await client.wait_for("stats")
         for _ in range(5):
             cluster.join(event)
-        await pushed(client, event, "with 3 admitted and 2 waiting (capacity 3)",
-                     lambda e: (e["stats"]["served_total"], e["stats"]["waiting"]) == (3, 2))
+        await pushed(
+            client,
+            event,
+            "with 3 admitted and 2 waiting (capacity 3)",
+            lambda e: (e["stats"]["served_total"], e["stats"]["waiting"]) == (3, 2),
+        )
         stats = [m.data for m in client.of("stats")]
         ats = [m["at"] for m in stats]
         assert ats == sorted(ats) and len(set(ats)) == len(ats)
@@ -90,16 +103,27 @@ async def test_a_settings_change_shows_in_the_next_push(cluster: Cluster, event:
         await client.wait_for("stats")
         cluster.put_event(event, rate_per_minute=42)
         cluster.set_status(event, "paused")
-        await pushed(client, event, "paused at 42/min",
-                     lambda e: (e["settings"]["rate_per_minute"], e["settings"]["status"]) == (42, "paused"))
+        await pushed(
+            client,
+            event,
+            "paused at 42/min",
+            lambda e: (e["settings"]["rate_per_minute"], e["settings"]["status"]) == (42, "paused"),
+        )
         assert latest(client, event)["stats"]["rate_per_minute"] == 42  # type: ignore[index]
     finally:
         await close_all([client])
 
 
-@pytest.mark.parametrize("first", [
-    json.dumps({"token": "wrong"}), json.dumps({"token": 12345}), json.dumps({"tok": "x"}), "not json", "[]",
-])
+@pytest.mark.parametrize(
+    "first",
+    [
+        json.dumps({"token": "wrong"}),
+        json.dumps({"token": 12345}),
+        json.dumps({"tok": "x"}),
+        "not json",
+        "[]",
+    ],
+)
 async def test_anything_but_the_token_first_is_4401_with_no_data(cluster: Cluster, first: str) -> None:
     client = await admin_ws(cluster).connect()
     await client.send(first)

@@ -28,8 +28,12 @@ def authorized(request: Request) -> bool:
 
 def _require_admin(request: Request) -> Any:
     if not authorized(request):
-        raise ApiError(401, "unauthorized", "a valid admin bearer token is required",
-                       {"WWW-Authenticate": 'Bearer realm="waiting-room"'})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a valid admin bearer token is required",
+            {"WWW-Authenticate": 'Bearer realm="waiting-room"'},
+        )
     return request.state.wr
 
 
@@ -58,8 +62,7 @@ async def put_event(request: Request) -> Response:
     wr = _require_admin(request)
     event: str = request.path_params["event"]
     if not is_event_id(event):
-        raise ApiError(422, "invalid_settings", "the event id must match ^[a-z0-9][a-z0-9-]{0,63}$",
-                       field="event")
+        raise ApiError(422, "invalid_settings", "the event id must match ^[a-z0-9][a-z0-9-]{0,63}$", field="event")
     changes = await json_body(request)
     try:
         settings, _ = await wr.events.put(event, changes)
@@ -88,11 +91,13 @@ def _notice_input(body: dict[str, Any]) -> tuple[str, str]:
     if not isinstance(text, str) or not text.strip():
         raise ApiError(422, "invalid_notice", "text must be a non-empty string", field="text")
     if len(text) > messages.MAX_NOTICE_TEXT:
-        raise ApiError(422, "invalid_notice", f"text may be at most {messages.MAX_NOTICE_TEXT} characters",
-                       field="text")
+        raise ApiError(
+            422, "invalid_notice", f"text may be at most {messages.MAX_NOTICE_TEXT} characters", field="text"
+        )
     if level not in messages.NOTICE_LEVELS:
-        raise ApiError(422, "invalid_notice", f"level must be one of {', '.join(messages.NOTICE_LEVELS)}",
-                       field="level")
+        raise ApiError(
+            422, "invalid_notice", f"level must be one of {', '.join(messages.NOTICE_LEVELS)}", field="level"
+        )
     return text, level
 
 

@@ -79,8 +79,11 @@ async def _push(ws: WebSocket, events: Events) -> None:
             message = await snapshot(events)
         except (RedisError, OSError) as exc:
             log.warning("admin stream: redis unavailable: %s", exc)
-            message = {"type": "unavailable", "at": round(time.time(), 3),
-                       "message": "Redis is not answering; the numbers are stale"}
+            message = {
+                "type": "unavailable",
+                "at": round(time.time(), 3),
+                "message": "Redis is not answering; the numbers are stale",
+            }
         await ws.send_text(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
         next_at += PUSH_INTERVAL_SECONDS
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))

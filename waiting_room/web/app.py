@@ -95,7 +95,11 @@ def create_app(settings: Settings) -> Starlette:
             await bus_redis.aclose()
 
     routes = [
-        *public.routes, *ws.routes, *admin.routes, *admin_stream.routes, *pages.routes,
+        *public.routes,
+        *ws.routes,
+        *admin.routes,
+        *admin_stream.routes,
+        *pages.routes,
         Mount("/static", StaticFiles(directory=str(paths.STATIC)), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

@@ -16,15 +16,23 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 
 HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_request", 429: "rate_limited",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
     503: "unavailable",
 }
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -33,8 +41,9 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                   **extra: Any) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status, headers=headers)
 
 
@@ -95,8 +104,7 @@ def error_page(request: Request, status: int, message: str, headers: dict[str, s
     if wr is None:
         return PlainTextResponse(message, status, headers=headers)
     context = wr.page_context(request, title=str(status), status_code=status, message=message)
-    page: Response = wr.templates.TemplateResponse(request, "error.html", context, status_code=status,
-                                                   headers=headers)
+    page: Response = wr.templates.TemplateResponse(request, "error.html", context, status_code=status, headers=headers)
     return page
 
 

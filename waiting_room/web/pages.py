@@ -52,8 +52,14 @@ async def waiting(request: Request) -> Response:
     settings = await request.state.wr.events.get(event) if is_event_id(event) else None
     if settings is None:
         return error_page(request, 404, "There is no such event.")
-    return _render(request, "waiting.html", event=event, title=settings.title, opens_at=settings.opens_at,
-                   status=str(settings.status))
+    return _render(
+        request,
+        "waiting.html",
+        event=event,
+        title=settings.title,
+        opens_at=settings.opens_at,
+        status=str(settings.status),
+    )
 
 
 async def order(request: Request) -> Response:
@@ -65,8 +71,7 @@ async def order(request: Request) -> Response:
     wr = request.state.wr
     failed = request.query_params.get("failed")
     if failed in FAILED_STATUS and is_event_id(event) and (settings := await wr.events.get(event)):
-        return _render(request, "order.html", FAILED_STATUS[failed], event=event, title=settings.title,
-                       state=failed)
+        return _render(request, "order.html", FAILED_STATUS[failed], event=event, title=settings.title, state=failed)
     ticket = request.cookies.get(SESSION_COOKIE, "")
     settings = await wr.events.get(event) if is_event_id(event) else None
     if settings is None:
@@ -74,8 +79,9 @@ async def order(request: Request) -> Response:
     expires_at = await wr.queue.session(ticket) if event_of(ticket) == event else None
     if expires_at is None:
         return RedirectResponse(f"/e/{event}", 303)
-    return _render(request, "order.html", event=event, title=settings.title, state="form",
-                   session_expires_at=expires_at)
+    return _render(
+        request, "order.html", event=event, title=settings.title, state="form", session_expires_at=expires_at
+    )
 
 
 async def order_post(request: Request) -> Response:
@@ -100,8 +106,9 @@ async def _redeem_and_return(request: Request, event: str, token: str, from_url:
         state, status = REDEEM_OUTCOMES.get(exc.code, ("invalid", 401))
         if from_url:
             return RedirectResponse(f"/order/{event}?failed={state}", 303)
-        return _render(request, "order.html", status, event=event, title=settings.title, state=state,
-                       error_code=exc.code)
+        return _render(
+            request, "order.html", status, event=event, title=settings.title, state=state, error_code=exc.code
+        )
     wr.metrics.redeemed(event)
     response = RedirectResponse(f"/order/{event}", 303)
     set_session_cookie(request, response, claims.ticket, session_expires_at)

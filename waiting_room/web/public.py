@@ -30,8 +30,9 @@ def _wr(request: Request) -> Any:
 def ticket_json(request: Request, view: TicketView, *, with_ws: bool = False) -> dict[str, Any]:
     body = view.to_json()
     if view.claims is not None:
-        body.update(token=_wr(request).signer.mint(view.claims), expires_at=view.claims.expires_at,
-                    redirect=view.redirect)
+        body.update(
+            token=_wr(request).signer.mint(view.claims), expires_at=view.claims.expires_at, redirect=view.redirect
+        )
     if with_ws:
         body.update(opens_at=view.opens_at, ws=f"/ws/tickets/{view.ticket}")
     return body
@@ -49,8 +50,12 @@ async def join(request: Request) -> Response:
     client = request.client.host if request.client else "?"
     wait = _wr(request).join_limiter.check(client, time.monotonic())
     if wait is not None:
-        raise ApiError(429, "rate_limited", "too many joins from this address; try again shortly",
-                       {"Retry-After": retry_after_header(wait)})
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many joins from this address; try again shortly",
+            {"Retry-After": retry_after_header(wait)},
+        )
     uid = request.cookies.get(UID_COOKIE, "")
     fresh_uid = not (16 <= len(uid) <= 64 and uid.replace("-", "").replace("_", "").isalnum())
     if fresh_uid:
@@ -62,8 +67,9 @@ async def join(request: Request) -> Response:
     _wr(request).metrics.joined(event, created)
     response = JSONResponse(ticket_json(request, view, with_ws=True), 201 if created else 200)
     if fresh_uid:
-        response.set_cookie(UID_COOKIE, uid, max_age=UID_MAX_AGE, httponly=True, samesite="lax",
-                            secure=_secure(request))
+        response.set_cookie(
+            UID_COOKIE, uid, max_age=UID_MAX_AGE, httponly=True, samesite="lax", secure=_secure(request)
+        )
     return response
 
 
@@ -96,8 +102,14 @@ async def redeem(request: Request) -> Response:
 
 
 def set_session_cookie(request: Request, response: Response, ticket: str, expires_at: float) -> None:
-    response.set_cookie(SESSION_COOKIE, ticket, max_age=max(1, int(expires_at - time.time())), httponly=True,
-                        samesite="lax", secure=_secure(request))
+    response.set_cookie(
+        SESSION_COOKIE,
+        ticket,
+        max_age=max(1, int(expires_at - time.time())),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+    )
 
 
 async def release(request: Request) -> Response:
