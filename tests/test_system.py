@@ -306,3 +306,30 @@ def test_the_standby_promoter_takes_over(cluster_factory: Callable[..., Cluster]
     assert all(found[t]["s"] == "admitted" for t in tickets)
     assert served(c, event) == len(tickets) + 1
     assert max_in_window([r["a"] for r in found.values()], 1000) <= rate_bound(rate)
+
+
+async def test_every_process_rides_out_a_redis_restart(cluster_factory: Callable[..., Cluster], event: str) -> None:
+    """Redis goes away for a few seconds and comes back from its append-only file: nobody restarts the
+    web process or the promoter, joins meanwhile get 503 with Retry-After, and no ticket is lost."""
+    c = cluster_factory(webs=1, promoters=1)
+    c.put_event(event, status="paused", rate_per_minute=600)
+    tickets = [c.join(event)["ticket"] for _ in range(12)]
+    clients = await open_sockets(c, tickets, [0] * len(tickets))
+    try:
+        await until(lambda: all(cl.of("position") for cl in clients), "a first position on every socket")
+        c.redis_server.stop()
+        refused = await asyncio.to_thread(c.http.post, c.url(f"/api/events/{event}/tickets"))
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "unavailable" and int(refused.headers["Retry-After"]) >= 1
+        await asyncio.sleep(2)
+        c.redis_server.start()
+        await asyncio.to_thread(poll, lambda: c.http.get(c.url("/readyz")).status_code == 200, "ready again")
+        await asyncio.to_thread(c.set_status, event, "open")
+        # the sockets stayed open through the outage, and hear of their admission without reconnecting
+        await until(lambda: all(cl.admitted for cl in clients), "admissions after the restart", within=30)
+    finally:
+        await close_all(clients)
+    assert [len(cl.of("admitted")) for cl in clients] == [1] * len(clients)
+    assert [c.ticket(t)["state"] for t in tickets] == ["admitted"] * len(tickets), "a ticket was lost"
+    assert all(p.running for p in [*c.webs, *c.promoters] if p is not None), "a process died with Redis"
+    assert_never_up(clients)
