@@ -87,3 +87,19 @@ def test_a_socket_that_stops_reading_is_dropped_not_buffered_forever() -> None:
     assert conn.close_code is None
     conn.send({"type": "notice", "id": "one too many"})
     assert conn.close_code == CloseCode.GOING_AWAY
+
+
+def test_pre_queue_sockets_are_ranked_in_batches_once_the_line_opens() -> None:
+    room = room_with(5)
+    room.opens_at = 1000.0
+    room.unranked.update(room.conns)
+    assert room.due_at_opening(now=999.0, limit=2) == [], "nobody is ranked before the opening"
+    first = room.due_at_opening(now=1000.0, limit=2)
+    second = room.due_at_opening(now=1000.5, limit=10)
+    assert len(first) == 2 and len(second) == 3
+    assert {c.ticket for c in first + second} == set(room.conns)
+    assert room.due_at_opening(now=1001.0, limit=10) == []
+    gone = next(iter(room.conns.values()))
+    room.unranked.add(gone.ticket)
+    room.remove(gone)
+    assert room.due_at_opening(now=1002.0, limit=10) == [], "a socket that left is not read"

@@ -227,6 +227,7 @@ class Hub:
         elif state.finished:
             conn.close(CloseCode.NOT_WAITING)
         elif state is TicketState.PRE_QUEUE:
+            room.unranked.add(conn.ticket)
             conn.position_changed()
         elif rank is not None:
             conn.tracker.observe(rank, served)
@@ -247,7 +248,9 @@ class Hub:
         """Exact ranks for a slice of each room, the seen marks, and this process's socket counts."""
         now_ms = int(time.time() * 1000)
         for event, room in list(self.rooms.items()):
-            picked = room.refresh_slice(max(elapsed, self.tick_seconds))
+            opened = room.due_at_opening(time.time(), ARRIVAL_BATCH)
+            also = set(opened)
+            picked = [*opened, *(c for c in room.refresh_slice(max(elapsed, self.tick_seconds)) if c not in also)]
             if picked:
                 await self._load(picked)
             await self.redis.hset(EventKeys(event).conns, self.id, f"{len(room.conns)}:{now_ms}")

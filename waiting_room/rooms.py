@@ -79,6 +79,7 @@ class Room:
     target_url: str = ""
     rotation: deque[str] = field(default_factory=deque)  # tickets in the order their ranks are re-read
     _rotating: set[str] = field(default_factory=set)  # what `rotation` holds, so it never holds twice
+    unranked: set[str] = field(default_factory=set)  # pre-queue sockets: ranked as soon as the line opens
 
     def add(self, conn: Conn) -> Conn | None:
         """Register a socket; returns the socket it replaces for the same ticket, if any."""
@@ -93,6 +94,16 @@ class Room:
         """Forget a socket (not its replacement); the rotation drops it lazily."""
         if self.conns.get(conn.ticket) is conn:
             del self.conns[conn.ticket]
+            self.unranked.discard(conn.ticket)
+
+    def due_at_opening(self, now: float, limit: int) -> list[Conn]:
+        """Pre-queue sockets to rank now that the line is open (a batch per pass), rather than waiting
+        for their turn in the rotation: the shuffle is done, and they should see their place at once."""
+        if not self.unranked or (self.opens_at is not None and now < self.opens_at):
+            return []
+        due = [self.conns[t] for t in list(self.unranked)[:limit] if t in self.conns]
+        self.unranked.difference_update(c.ticket for c in due)
+        return due
 
     def apply_settings(self, settings: EventSettings) -> None:
         self.status, self.opens_at, self.target_url = settings.status, settings.opens_at, settings.target_url
