@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 from support.waiting import apoll, until
 
+from waiting_room import keys
 from waiting_room.events import Events
 from waiting_room.hub import Hub
 from waiting_room.keys import EventKeys
@@ -232,3 +233,29 @@ async def test_an_open_socket_keeps_its_ticket_from_abandonment(
         return (await redis.zscore(seen, ticket) or 0) > 1
 
     await apoll(refreshed, "the hub to mark the open socket's ticket as seen", within=15)
+
+
+async def test_malformed_bus_messages_are_ignored_and_the_hub_goes_on(
+    harness: Harness, redis: Redis, queue: Queue, events: Events, event_id: str
+) -> None:
+    """Another version or another publisher on the channel must not take fan-out down."""
+    await events.put(event_id, {"status": "paused"})
+    ticket = (await join_many(queue, event_id, 1))[0]
+    hub = await harness.hub()
+    socket, _ = await harness.connect(hub, ticket)
+    await until(lambda: bool(socket.of("position")), "a first position")
+    advance = {"type": "advance", "event": event_id}
+    junk = [
+        "not json",
+        "[1, 2]",
+        json.dumps({"no": "type"}),
+        json.dumps(advance),
+        json.dumps({**advance, "served": "x", "waiting": 1, "at": 0}),
+        json.dumps({"type": "claim"}),
+        json.dumps({"type": "state", "event": event_id, "state": "weird"}),
+    ]
+    for message in junk:
+        await redis.publish(keys.BUS, message)
+    await events.post_notice(event_id, "still here", "info")
+    await until(lambda: bool(socket.of("notice")), "a notice after the junk")
+    assert socket.of("notice")[0]["text"] == "still here"

@@ -288,20 +288,20 @@ class Hub:
             await self._load(everyone[start : start + 1000])
 
     def dispatch(self, data: str) -> None:
+        """One bus message; a malformed one (another version, another publisher) is logged, never fatal."""
+        handlers = {
+            "advance": self._on_advance,
+            "claim": self._on_claim,
+            "state": self._on_state,
+            "notice": self._on_notice,
+        }
         try:
             message = json.loads(data)
-            kind = message["type"]
-        except (ValueError, KeyError, TypeError):
+            handler = handlers.get(message["type"])
+            if handler is not None:
+                handler(message)
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignoring a malformed bus message: %.200s", data)
-            return
-        if kind == "advance":
-            self._on_advance(message)
-        elif kind == "claim":
-            self._on_claim(message)
-        elif kind == "state":
-            self._on_state(message)
-        elif kind == "notice":
-            self._on_notice(message)
 
     def _on_advance(self, message: dict[str, Any]) -> None:
         room = self.rooms.get(message.get("event", ""))
