@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from waiting_room import keys, messages
@@ -182,20 +183,22 @@ class Hub:
             by_event.setdefault(conn.event, []).append(conn)
         for event, group in by_event.items():
             k = EventKeys(event)
-            async with self.redis.pipeline(transaction=True) as pipe:
+
+            def build(pipe: Pipeline, k: EventKeys = k, group: list[Conn] = group) -> None:
                 pipe.hgetall(k.settings)
                 pipe.hmget(k.stats, "served_total", "observed_rate")
                 pipe.zcard(k.line)
                 for conn in group:
                     pipe.hget(k.tickets, conn.ticket)
                     pipe.zrank(k.line, conn.ticket)
-                await self.scripts.touch([k.seen], [c.ticket for c in group], client=pipe)
+                self.scripts.queue(pipe, self.scripts.touch, [k.seen], [c.ticket for c in group])
                 if arriving:
                     pipe.hgetall(k.notice)
                     pipe.hgetall(keys.GLOBAL_NOTICE)
                     for conn in group:
                         pipe.publish(keys.BUS, messages.encode(messages.bus_claim(conn.ticket, conn.id)))
-                replies = await pipe.execute()
+
+            replies = await self.scripts.pipeline(self.redis, build, transaction=True)
             settings_raw, (served, observed), waiting = replies[:3]
             room = self.rooms.get(event)
             if room is None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from waiting_room import keys
@@ -83,13 +84,16 @@ class Promoter:
     async def tick(self) -> list[TickResult]:
         events = sorted(str(e) for e in await self.redis.smembers(keys.EVENTS))
         now = time.monotonic()
-        async with self.redis.pipeline(transaction=False) as pipe:
+
+        def build(pipe: Pipeline) -> None:
             for event in events:
                 track = self.tracks.setdefault(event, EventTrack())
-                track.bucket.refill(now, track.rate_per_minute, self.tick_seconds)
+                track.bucket.refill(now, track.rate_per_minute, self.tick_seconds)  # idempotent for one `now`
                 observed = "" if track.observed.per_minute is None else f"{track.observed.per_minute:.3f}"
                 k = EventKeys(event)
-                await self.scripts.promote(
+                self.scripts.queue(
+                    pipe,
+                    self.scripts.promote,
                     [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids],
                     [
                         self.owner,
@@ -101,9 +105,10 @@ class Promoter:
                         BATCH,
                         KEEP_FINISHED_MS,
                     ],
-                    client=pipe,
                 )
-            replies = await pipe.execute(raise_on_error=False)
+
+        # errors come back per event: one event's failure must not stop the others
+        replies = await self.scripts.pipeline(self.redis, build, transaction=False, raise_on_error=False)
         for event in set(self.tracks) - set(events):
             del self.tracks[event]
         return [self._apply(event, reply, now) for event, reply in zip(events, replies, strict=True)]

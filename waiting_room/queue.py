@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from waiting_room import eta
 from waiting_room.event_settings import EventSettings
@@ -118,7 +119,8 @@ class Queue:
         if event is None:
             return None
         k = EventKeys(event)
-        async with self.redis.pipeline(transaction=True) as pipe:
+
+        def build(pipe: Pipeline) -> None:
             pipe.hget(k.tickets, ticket)
             pipe.zrank(k.line, ticket)
             pipe.zcard(k.line)
@@ -126,8 +128,9 @@ class Queue:
             pipe.hgetall(k.settings)
             pipe.time()
             if touch:
-                await self.scripts.touch([k.seen], [ticket], client=pipe)
-            replies = await pipe.execute()
+                self.scripts.queue(pipe, self.scripts.touch, [k.seen], [ticket])
+
+        replies = await self.scripts.pipeline(self.redis, build, transaction=True)
         raw, rank, waiting, (served, observed), settings_raw, time_reply = replies[:6]
         if raw is None or not settings_raw:
             return None
