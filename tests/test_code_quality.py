@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ["waiting_room", "tests", "bench"]
 
 
 def _tool(name: str) -> str:
@@ -19,28 +20,11 @@ def _tool(name: str) -> str:
     return found
 
 
-def test_ruff_is_clean() -> None:
-    result = subprocess.run(
-        [_tool("ruff"), "check", "waiting_room", "tests", "bench"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_ruff_format_is_clean() -> None:
-    result = subprocess.run(
-        [_tool("ruff"), "format", "--check", "waiting_room", "tests", "bench"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_mypy_is_clean() -> None:
-    result = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize(
+    "command",
+    [["ruff", "check", *SOURCES], ["ruff", "format", "--check", *SOURCES], ["mypy"]],
+    ids=["ruff-check", "ruff-format", "mypy"],
+)
+def test_the_code_is_clean(command: list[str]) -> None:
+    result = subprocess.run([_tool(command[0]), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
