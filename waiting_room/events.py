@@ -9,9 +9,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from waiting_room import keys, messages
-from waiting_room.event_settings import EventSettings, validate
+from waiting_room.event_settings import EventSettings, InvalidSettings, validate
 from waiting_room.keys import EventKeys
 from waiting_room.states import EventStatus
+from waiting_room.tickets import SHUFFLE_RANGE
 
 CONNECTION_REPORT_MAX_AGE_MS = 5000
 
@@ -35,6 +36,14 @@ class Events:
         current = await self.get(event)
         settings = validate(current or EventSettings.defaults(event), changes)
         k = EventKeys(event)
+        moved_ahead = settings.opens_at is not None and settings.opens_at > time.time()
+        moved_ahead = moved_ahead and (current is None or current.opens_at != settings.opens_at)
+        # pre-queue orders sit below every post-opening one: early joins would jump ahead of people
+        # already in a line that has opened, and their places would go up
+        if moved_ahead and await self.redis.zcount(k.line, SHUFFLE_RANGE, "+inf") > 0:
+            raise InvalidSettings(
+                "opens_at", "cannot move into the future while people wait in the open line; pause the event instead"
+            )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(k.settings)
             pipe.hset(k.settings, mapping=dict(settings.to_redis()))  # type: ignore[arg-type]

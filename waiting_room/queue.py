@@ -19,10 +19,8 @@ from waiting_room.event_settings import EventSettings
 from waiting_room.keys import EventKeys
 from waiting_room.scripts import Scripts
 from waiting_room.states import EventStatus, TicketState
-from waiting_room.tickets import TicketRecord, event_of, new_ticket
+from waiting_room.tickets import SHUFFLE_RANGE, TicketRecord, event_of, new_ticket
 from waiting_room.tokens import Claims
-
-SHUFFLE_RANGE = 1 << 40  # pre-queue orders; join.lua puts every later ticket above this
 
 
 class QueueError(Exception):

@@ -15,6 +15,10 @@ from typing import Any
 
 from waiting_room.states import TicketState
 
+# Orders in the line: a pre-queue ticket gets a random one below this, every later ticket this plus its
+# join sequence (join.lua holds the same number), so the whole pre-queue sits ahead, shuffled.
+SHUFFLE_RANGE = 1 << 40
+
 EVENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _RANDOM = re.compile(r"^[A-Za-z0-9_-]{24}$")
 

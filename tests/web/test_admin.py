@@ -185,3 +185,13 @@ def test_stats_count_sockets_across_the_process(cluster: Cluster, event: str) ->
     asyncio.run(scenario())
     stats = cluster.stats(event)
     assert (stats["waiting"], stats["tickets_issued"], stats["served_total"]) == (4, 4, 0)
+
+
+def test_opens_at_cannot_jump_an_open_line(cluster: Cluster, event: str) -> None:
+    """Early joins are ordered ahead of everyone after the opening: with people already waiting in an
+    open line, a future opens_at would put newcomers ahead of them."""
+    cluster.join(event)
+    response = cluster.admin.put(cluster.url(f"/api/admin/events/{event}"), json={"opens_at": time.time() + 600})
+    assert response.status_code == 422 and _error(response).get("field") == "opens_at", response.text
+    fresh = f"{event}-new"
+    assert cluster.put_event(fresh, opens_at=time.time() + 600)["opens_at"] is not None  # an empty line may

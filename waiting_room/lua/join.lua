@@ -16,7 +16,7 @@
 -- Returns {"unknown_event"} | {"event_closed"} | {"existing", ticket}
 --       | {"new", ticket, rank, waiting, served_total, pre_queue(0|1), observed_rate, status, opens_at}
 
-local POST_OPEN = 1099511627776 -- 2^40: every post-opening order is above every pre-queue one
+local POST_OPEN = 1099511627776 -- 2^40 (tickets.SHUFFLE_RANGE): every post-opening order is above every pre-queue one
 
 local settings = redis.call("HMGET", KEYS[1], "status", "opens_at")
 if redis.call("EXISTS", KEYS[1]) == 0 then
