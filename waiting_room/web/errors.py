@@ -11,6 +11,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from waiting_room.queue import QueueError
+from waiting_room.tokens import TokenError
+
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
@@ -75,6 +78,12 @@ async def on_api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.headers, **exc.extra)
 
 
+async def on_refusal(request: Request, exc: Exception) -> Response:
+    """A refusal from the queue (its own status) or a token check (always 401), in the contract's shape."""
+    assert isinstance(exc, QueueError | TokenError)
+    return error_response(exc.status if isinstance(exc, QueueError) else 401, exc.code, exc.message)
+
+
 async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if wants_json(request):
@@ -110,6 +119,8 @@ def error_page(request: Request, status: int, message: str, headers: dict[str, s
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: on_api_error,
+    QueueError: on_refusal,
+    TokenError: on_refusal,
     HTTPException: on_http_exception,
     RedisError: on_redis_error,
     OSError: on_redis_error,

@@ -10,9 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from waiting_room.queue import QueueError, TicketView
+from waiting_room.queue import TicketView
 from waiting_room.tickets import is_event_id
-from waiting_room.tokens import TokenError
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.ratelimit import retry_after_header
 
@@ -57,13 +56,10 @@ async def join(request: Request) -> Response:
             {"Retry-After": retry_after_header(wait)},
         )
     uid = request.cookies.get(UID_COOKIE, "")
-    fresh_uid = not (16 <= len(uid) <= 64 and uid.replace("-", "").replace("_", "").isalnum())
+    fresh_uid = not (16 <= len(uid) <= 64 and uid.isascii() and uid.replace("-", "").replace("_", "").isalnum())
     if fresh_uid:
         uid = secrets.token_urlsafe(18)
-    try:
-        view, created = await _wr(request).queue.join(event, uid)
-    except QueueError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+    view, created = await _wr(request).queue.join(event, uid)
     _wr(request).metrics.joined(event, created)
     response = JSONResponse(ticket_json(request, view, with_ws=True), 201 if created else 200)
     if fresh_uid:
@@ -89,12 +85,8 @@ async def redeem(request: Request) -> Response:
             raise
         body = {}
     wr = _wr(request)
-    try:
-        claims = wr.signer.verify(body.get("token"))
-        session_expires_at = await wr.queue.redeem(claims)
-    except (TokenError, QueueError) as exc:
-        status = exc.status if isinstance(exc, QueueError) else 401
-        raise ApiError(status, exc.code, exc.message) from None
+    claims = wr.signer.verify(body.get("token"))  # refusals become the contract's errors (web.errors)
+    session_expires_at = await wr.queue.redeem(claims)
     wr.metrics.redeemed(claims.event)
     response = JSONResponse({"event": claims.event, "ticket": claims.ticket, "session_expires_at": session_expires_at})
     set_session_cookie(request, response, claims.ticket, session_expires_at)
