@@ -17,9 +17,9 @@ BASE = EventSettings.defaults("demo")
 INTEGER_BOUNDS = {
     "rate_per_minute": (1, 1_000_000),
     "max_active": (0, 10_000_000),
-    "token_ttl_seconds": (5, 86_400),
-    "session_ttl_seconds": (5, 7 * 86_400),
-    "abandon_after_seconds": (15, 86_400),
+    "token_ttl_seconds": (1, 86_400),
+    "session_ttl_seconds": (1, 7 * 86_400),
+    "abandon_after_seconds": (1, 86_400),
 }
 
 

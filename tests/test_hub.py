@@ -259,3 +259,28 @@ async def test_malformed_bus_messages_are_ignored_and_the_hub_goes_on(
     await events.post_notice(event_id, "still here", "info")
     await until(lambda: bool(socket.of("notice")), "a notice after the junk")
     assert socket.of("notice")[0]["text"] == "still here"
+
+
+async def test_a_short_grace_keeps_connected_holders_and_starts_when_the_socket_closes(
+    harness: Harness, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
+) -> None:
+    """abandon_after_seconds=2: the holder with a socket open stays however long it waits; the one
+    without is removed; and a socket that closes gives its holder the whole grace from that moment."""
+    await events.put(event_id, {"status": "paused", "abandon_after_seconds": 2})
+    kept, gone = await join_many(queue, event_id, 2)
+    hub = await harness.hub()
+    socket, conn = await harness.connect(hub, kept)
+    await until(lambda: bool(socket.of("position")), "a first position")
+    async with promoter_running(redis_factory):
+        await asyncio.sleep(4.5)  # more than twice the grace
+        assert (await queue.status(gone, touch=False)).state == "removed"  # type: ignore[union-attr]
+        assert (await queue.status(kept, touch=False)).state == "waiting"  # type: ignore[union-attr]
+        hub.detach(conn)
+        left = asyncio.get_running_loop().time()
+
+        async def removed() -> bool:
+            view = await queue.status(kept, touch=False)
+            return view is not None and view.state == "removed"
+
+        await apoll(removed, "the closed socket's holder to be removed after its grace", within=15)
+        assert asyncio.get_running_loop().time() - left >= 2 - 0.5  # not before the grace (a tick of slack)

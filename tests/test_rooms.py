@@ -103,3 +103,23 @@ def test_pre_queue_sockets_are_ranked_in_batches_once_the_line_opens() -> None:
     room.unranked.add(gone.ticket)
     room.remove(gone)
     assert room.due_at_opening(now=1002.0, limit=10) == [], "a socket that left is not read"
+
+
+@pytest.mark.parametrize(("abandon_after", "period"), [(120, 5.0), (20, 5.0), (8, 2.0), (2, 0.5), (0.5, 0.25)])
+def test_a_short_grace_reads_sockets_more_often(abandon_after: float, period: float) -> None:
+    """A connected holder is marked seen several times within abandon_after, so it is never taken for gone."""
+    room = room_with(100)
+    room.abandon_after = abandon_after
+    assert room.refresh_seconds == period
+    assert len(room.refresh_slice(0.1)) == math.ceil(100 * 0.1 / period)
+
+
+def test_a_socket_that_closes_is_noted_so_its_grace_starts_then() -> None:
+    room = room_with(2)
+    first = next(iter(room.conns.values()))
+    room.remove(first)
+    assert room.departed == [first.ticket]
+    replaced = next(iter(room.conns.values()))
+    room.add(Conn(Silent(), replaced.ticket, "ev"))
+    room.remove(replaced)  # an old socket that a newer one replaced: its holder has not left
+    assert room.departed == [first.ticket]

@@ -140,11 +140,11 @@ def validate(current: EventSettings, changes: Mapping[str, Any]) -> EventSetting
         elif field == "max_active":
             checked[field] = _integer(field, value, 0, 10_000_000)
         elif field == "token_ttl_seconds":
-            checked[field] = _integer(field, value, 5, 86_400)
+            checked[field] = _integer(field, value, 1, 86_400)
         elif field == "session_ttl_seconds":
-            checked[field] = _integer(field, value, 5, 7 * 86_400)
+            checked[field] = _integer(field, value, 1, 7 * 86_400)
         elif field == "abandon_after_seconds":
-            checked[field] = _integer(field, value, 15, 86_400)
+            checked[field] = _integer(field, value, 1, 86_400)
         elif field == "opens_at":
             checked[field] = _opens_at(value)
         elif field == "status":

@@ -256,6 +256,9 @@ class Hub:
             picked = [*opened, *(c for c in room.refresh_slice(max(elapsed, self.tick_seconds)) if c not in also)]
             if picked:
                 await self._load(picked)
+            if room.departed:
+                departed, room.departed = room.departed, []
+                await self.scripts.touch([EventKeys(event).seen], departed)
             await self.redis.hset(EventKeys(event).conns, self.id, f"{len(room.conns)}:{now_ms}")
             if not room.conns and self.rooms.get(event) is room:  # (re-checked after the await)
                 del self.rooms[event]

@@ -21,6 +21,7 @@ from waiting_room.ranks import PositionTracker
 from waiting_room.states import CloseCode, EventStatus
 
 REFRESH_SECONDS = 5.0  # every socket's rank is read exactly at least this often
+MIN_REFRESH_SECONDS = 0.25  # ... and at most this often, however short abandon_after_seconds is
 MAILBOX_LIMIT = 64  # undeliverable must-send messages before a socket is dropped
 
 
@@ -80,6 +81,8 @@ class Room:
     rotation: deque[str] = field(default_factory=deque)  # tickets in the order their ranks are re-read
     _rotating: set[str] = field(default_factory=set)  # what `rotation` holds, so it never holds twice
     unranked: set[str] = field(default_factory=set)  # pre-queue sockets: ranked as soon as the line opens
+    departed: list[str] = field(default_factory=list)  # closed since the last pass: their grace starts now
+    abandon_after: float = 120.0
 
     def add(self, conn: Conn) -> Conn | None:
         """Register a socket; returns the socket it replaces for the same ticket, if any."""
@@ -95,6 +98,13 @@ class Room:
         if self.conns.get(conn.ticket) is conn:
             del self.conns[conn.ticket]
             self.unranked.discard(conn.ticket)
+            self.departed.append(conn.ticket)
+
+    @property
+    def refresh_seconds(self) -> float:
+        """How often each socket's rank, and so its seen mark, is re-read: REFRESH_SECONDS, or often
+        enough that a holder with a socket open is never taken for gone under a short abandon_after."""
+        return max(MIN_REFRESH_SECONDS, min(REFRESH_SECONDS, self.abandon_after / 4))
 
     def due_at_opening(self, now: float, limit: int) -> list[Conn]:
         """Pre-queue sockets to rank now that the line is open (a batch per pass), rather than waiting
@@ -107,6 +117,7 @@ class Room:
 
     def apply_settings(self, settings: EventSettings) -> None:
         self.status, self.opens_at, self.target_url = settings.status, settings.opens_at, settings.target_url
+        self.abandon_after = settings.abandon_after_seconds
 
     def position_message(self, conn: Conn) -> dict[str, Any] | None:
         if conn.tracker.rank is None:  # pre-queue: no place yet, said once
@@ -125,8 +136,8 @@ class Room:
         )
 
     def refresh_slice(self, seconds: float) -> list[Conn]:
-        """The next few sockets whose rank to read, so each is read every REFRESH_SECONDS."""
-        size = math.ceil(len(self.conns) * seconds / REFRESH_SECONDS)
+        """The next few sockets whose rank to read, so each is read every `refresh_seconds`."""
+        size = math.ceil(len(self.conns) * seconds / self.refresh_seconds)
         picked: list[Conn] = []
         for _ in range(len(self.rotation)):  # each entry at most once; departed ones are dropped on the way
             if len(picked) >= size:
