@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.cluster import running
+from support.waiting import poll
 
 from waiting_room.embedded import free_port
 
@@ -79,3 +81,20 @@ def test_demo_starts_everything_and_stops_it_all(tmp_path: Path) -> None:
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / ".waiting-room" / "redis")], capture_output=True)
     assert leftovers.returncode == 1, "the embedded redis-server is still running"
+
+
+@pytest.mark.slow
+def test_promoter_check_tells_whether_a_promoter_is_alive(tmp_path: Path) -> None:
+    with running(tmp_path / "cluster", webs=1, promoters=1) as cluster:
+
+        def check() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [CLI, "promoter", "--check"], env=cluster.env, capture_output=True, text=True, timeout=30
+            )
+
+        alive = poll(lambda: (r := check()).returncode == 0 and r, "a live promoter report", within=15)
+        assert "alive" in alive.stdout
+        for proc in cluster.promoters:
+            proc.kill()
+        dead = poll(lambda: (r := check()).returncode == 1 and r, "the report to age out", within=30)
+        assert "no live promoter" in dead.stderr and "Traceback" not in dead.stderr

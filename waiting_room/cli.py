@@ -16,6 +16,8 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
+from redis.exceptions import RedisError
+
 from waiting_room.redis_client import check_url
 from waiting_room.settings import Settings, SettingsError
 
@@ -71,7 +73,27 @@ async def _promote(settings: Settings) -> None:
         await redis.aclose()
 
 
-def run_promoter(settings: Settings) -> int:
+async def _check_promoters(settings: Settings) -> int:
+    """Exit status for a health check: 0 if some promoter reported within the last seconds."""
+    from waiting_room.events import Events
+    from waiting_room.promoter import live_reports
+    from waiting_room.redis_client import connect
+
+    assert settings.redis_url
+    redis = connect(settings.redis_url)
+    try:
+        live = live_reports(await Events(redis).promoter_reports(), time.time())
+    finally:
+        await redis.aclose()
+    for owner, report in sorted(live.items()):
+        leading = ", ".join(report.get("leading", [])) or "no event"
+        print(f"{owner}: alive, leading {leading}; slowest recent tick {float(report['tick_seconds']):.3f} s")
+    if not live:
+        print("no live promoter: nobody is being admitted", file=sys.stderr)
+    return 0 if live else 1
+
+
+def run_promoter(settings: Settings, check: bool = False) -> int:
     if not settings.redis_url:
         print("error: WR_REDIS_URL is not set", file=sys.stderr)
         return 2
@@ -80,6 +102,12 @@ def run_promoter(settings: Settings) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if check:
+        try:
+            return asyncio.run(_check_promoters(settings))
+        except (RedisError, OSError) as exc:
+            print(f"error: Redis does not answer: {exc}", file=sys.stderr)
+            return 1
     asyncio.run(_promote(settings))
     return 0
 
@@ -189,7 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     web = sub.add_parser("web", help="one web process (HTTP + WebSockets)")
     web.add_argument("--host", default="127.0.0.1")
     web.add_argument("--port", type=int, default=8000)
-    sub.add_parser("promoter", help="the promoter (run one or more; one leads each event)")
+    promoter = sub.add_parser("promoter", help="the promoter (run one or more; one leads each event)")
+    promoter.add_argument(
+        "--check", action="store_true", help="exit 0 if a promoter is alive (for health checks), 1 if none is"
+    )
     from waiting_room import admin_cli
 
     admin_cli.add_commands(sub)
@@ -213,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     if args.command == "promoter":
-        return run_promoter(settings)
+        return run_promoter(settings, args.check)
     from waiting_room import admin_cli
 
     return admin_cli.run(args, settings)

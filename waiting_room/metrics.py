@@ -7,7 +7,6 @@ time, so every web process reports the same truth; per-process figures
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING
 
@@ -21,11 +20,12 @@ from prometheus_client import (
 )
 from starlette.responses import Response
 
+from waiting_room.promoter import live_reports
+
 if TYPE_CHECKING:
     from waiting_room.events import Events
     from waiting_room.hub import Hub
 
-PROMOTER_REPORT_MAX_AGE = 10.0  # seconds; an older report is a dead promoter's
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -76,10 +76,7 @@ class Metrics:
         )
         for gauge in gauges:
             gauge.clear()  # events and promoters come and go: report only the live ones
-        for owner, raw in (await events.promoter_reports()).items():
-            report = json.loads(raw)
-            if time.time() - float(report["at"]) > PROMOTER_REPORT_MAX_AGE:
-                continue
+        for owner, report in live_reports(await events.promoter_reports(), time.time()).items():
             self.tick.labels(owner).set(float(report["tick_seconds"]))
             for event in report["leading"]:
                 self.leading.labels(owner, event).set(1)

@@ -35,6 +35,21 @@ log = logging.getLogger(__name__)
 BATCH = 500  # most tickets expired, removed or trimmed per event per tick
 KEEP_FINISHED_MS = 6 * 3600 * 1000  # a finished ticket still answers its status this long
 REPORT_SECONDS = 1.0  # how often the promoter writes its health report for /metrics
+REPORT_MAX_AGE_SECONDS = 10.0  # an older report is a dead (or cut off) promoter's
+
+
+def live_reports(raw: dict[str, str], now: float) -> dict[str, dict[str, Any]]:
+    """The health reports of promoters alive now (written within REPORT_MAX_AGE_SECONDS), by id."""
+    live = {}
+    for owner, text in raw.items():
+        try:
+            report = json.loads(text)
+            fresh = now - float(report["at"]) <= REPORT_MAX_AGE_SECONDS
+        except (ValueError, KeyError, TypeError):
+            continue
+        if fresh:
+            live[owner] = report
+    return live
 
 
 def lease_ms(tick_ms: int) -> int:
