@@ -1,4 +1,8 @@
-"""`waiting-room`: run a role (demo, web, promoter) or operate events from a terminal."""
+"""`waiting-room`: run a role (demo, web, promoter) or operate events from a terminal.
+
+Each role imports what it runs inside its own function, so the operators' commands start
+without loading the web stack.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ redemption by the ticket's state, not by remembering tokens.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -90,9 +92,6 @@ def _public_jwk(key: PrivateKey) -> dict[str, Any]:
 
 def _thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638: the hash of the required members, so the kid follows the key."""
-    import base64
-    import hashlib
-
     required = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}[jwk["kty"]]
     canonical = json.dumps({k: jwk[k] for k in required}, separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
