@@ -96,10 +96,6 @@ class Hub:
                     pipe.hdel(EventKeys(event).conns, self.id)
                 await pipe.execute()
 
-    @property
-    def connections(self) -> int:
-        return sum(len(room.conns) for room in self.rooms.values())
-
     # --- sockets ---------------------------------------------------------
 
     async def attach(self, conn: Conn) -> bool:
@@ -226,7 +222,7 @@ class Hub:
         record = TicketRecord.decode(raw)
         state = record.state(int(time.time() * 1000), room.opens_at)
         if state is TicketState.ADMITTED:
-            self._admit(room, conn, self.queue.claims(room.event, conn.ticket, record))
+            self._admit(room, conn, self.queue.claims(room.event, conn.ticket, *record.admission))
         elif state.finished:
             conn.close(CloseCode.NOT_WAITING)
         elif state is TicketState.PRE_QUEUE:
@@ -322,8 +318,7 @@ class Hub:
         for ticket, admitted_ms, expires_ms, jti in messages.as_list(message.get("admitted")):
             conn = room.conns.get(ticket)
             if conn is not None:
-                claims = Claims(self.queue.issuer, room.event, ticket, jti, admitted_ms // 1000, expires_ms // 1000)
-                self._admit(room, conn, claims)
+                self._admit(room, conn, self.queue.claims(room.event, ticket, jti, admitted_ms, expires_ms))
         for ticket in self._finished(message):
             conn = room.conns.get(ticket)
             if conn is not None:

@@ -140,7 +140,7 @@ class Queue:
         admitting = settings.status is EventStatus.OPEN
         claims = None
         if state is TicketState.ADMITTED:
-            claims = self.claims(event, ticket, record)
+            claims = self.claims(event, ticket, *record.admission)
         return TicketView(
             ticket=ticket,
             event=event,
@@ -154,15 +154,16 @@ class Queue:
             redirect=settings.target_url if claims else None,
         )
 
-    def claims(self, event: str, ticket: str, record: TicketRecord) -> Claims:
-        assert record.jti and record.admitted_ms is not None and record.token_expires_ms is not None
+    def claims(self, event: str, ticket: str, jti: str, admitted_ms: int, expires_ms: int) -> Claims:
+        """What an admission's token says. One rounding of the scripts' milliseconds, used by every
+        path (status, socket connect, the `advance` fan-out), so every process mints the same token."""
         return Claims(
             issuer=self.issuer,
             event=event,
             ticket=ticket,
-            jti=record.jti,
-            issued_at=record.admitted_ms // 1000,
-            expires_at=record.token_expires_ms // 1000,
+            jti=jti,
+            issued_at=admitted_ms // 1000,
+            expires_at=expires_ms // 1000,
         )
 
     async def redeem(self, claims: Claims) -> float:

@@ -67,6 +67,12 @@ class TicketRecord:
             session_expires_ms=_int(data.get("sx")),
         )
 
+    @property
+    def admission(self) -> tuple[str, int, int]:
+        """(jti, admitted, token expiry in ms) of an admitted record."""
+        assert self.jti and self.admitted_ms is not None and self.token_expires_ms is not None
+        return self.jti, self.admitted_ms, self.token_expires_ms
+
     def state(self, now_ms: int, opens_at: float | None) -> TicketState:
         """The state as seen now: a token past its expiry is expired before the promoter says so."""
         state = TicketState(self.stored)

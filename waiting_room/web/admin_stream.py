@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from waiting_room.events import Events
 from waiting_room.states import CloseCode
 from waiting_room.web.admin import token_ok
+from waiting_room.web.ws import accept, text_of
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,8 @@ async def _first_token(ws: WebSocket) -> Any:
         message = await asyncio.wait_for(ws.receive(), AUTH_TIMEOUT_SECONDS)
     except TimeoutError:
         return None
-    text = message.get("text")
-    if text is None:
-        text = (message.get("bytes") or b"").decode("utf-8", "replace")
     try:
-        body = json.loads(text)
+        body = json.loads(text_of(message))
     except ValueError:
         return None
     return body.get("token") if isinstance(body, dict) else None
@@ -53,9 +51,7 @@ async def snapshot(events: Events) -> dict[str, Any]:
 
 async def admin_socket(ws: WebSocket) -> None:
     wr = ws.state.wr
-    await ws.accept()
-    if not wr.settings.origin_allowed(ws.headers.get("origin")):
-        await ws.close(CloseCode.ORIGIN_NOT_ALLOWED)
+    if not await accept(ws):
         return
     if not token_ok(await _first_token(ws), wr.settings.admin_token):
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client may already be gone

@@ -14,6 +14,7 @@ import logging
 
 from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
+from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from waiting_room.rooms import Conn
@@ -25,11 +26,24 @@ log = logging.getLogger(__name__)
 CLOSE_GRACE_SECONDS = 2.0
 
 
+async def accept(ws: WebSocket) -> bool:
+    """Accept the handshake, then close with 4403 unless the page's origin may open sockets here."""
+    await ws.accept()
+    if ws.state.wr.settings.origin_allowed(ws.headers.get("origin")):
+        return True
+    await ws.close(CloseCode.ORIGIN_NOT_ALLOWED)
+    return False
+
+
+def text_of(message: Message) -> str:
+    """A received frame as text (a binary frame decoded leniently, so the JSON check decides)."""
+    text: str | None = message.get("text")
+    return text if text is not None else (message.get("bytes") or b"").decode("utf-8", "replace")
+
+
 async def ticket_socket(ws: WebSocket) -> None:
     wr = ws.state.wr
-    await ws.accept()
-    if not wr.settings.origin_allowed(ws.headers.get("origin")):
-        await ws.close(CloseCode.ORIGIN_NOT_ALLOWED)
+    if not await accept(ws):
         return
     ticket = ws.path_params["ticket"]
     event = event_of(ticket)
@@ -64,11 +78,8 @@ async def _read(ws: WebSocket, conn: Conn) -> None:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             return
-        data = message.get("text")
-        if data is None:
-            data = (message.get("bytes") or b"").decode("utf-8", "replace")
         try:
-            json.loads(data)
+            json.loads(text_of(message))
         except ValueError:
             conn.close(CloseCode.BAD_MESSAGE)
             return
