@@ -31,11 +31,11 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from waiting_room import keys
-from waiting_room.embedded import EmbeddedRedis, free_port
-from waiting_room.queue import Queue
-from waiting_room.scripts import Scripts
-from waiting_room.tokens import ensure_private_key
+from waiting_room.core.tokens import ensure_private_key
+from waiting_room.store import keys
+from waiting_room.store.embedded import EmbeddedRedis, free_port
+from waiting_room.store.queue import Queue
+from waiting_room.store.scripts import Scripts
 
 EVENT = "bench"
 HOST = "127.0.0.1"

@@ -39,7 +39,7 @@ from bench.common import (
     raise_nofile,
     table,
 )
-from waiting_room.rooms import REFRESH_SECONDS
+from waiting_room.web.rooms import REFRESH_SECONDS
 
 
 async def scenario(

@@ -17,10 +17,10 @@ from redis.asyncio import Redis
 from support.cluster import Cluster
 from support.redis_server import start_redis
 
-from waiting_room.embedded import EmbeddedRedis
-from waiting_room.events import Events
-from waiting_room.queue import Queue
-from waiting_room.scripts import Scripts
+from waiting_room.store.embedded import EmbeddedRedis
+from waiting_room.store.events import Events
+from waiting_room.store.queue import Queue
+from waiting_room.store.scripts import Scripts
 
 ISSUER = "http://waiting-room.test"
 DEADLINE_SECONDS = 90

@@ -12,12 +12,12 @@ import pytest
 from redis.asyncio import Redis
 from support.promoting import BusRecorder, max_in_window, tick_until, ticks
 
-from waiting_room.events import Events
-from waiting_room.keys import EventKeys
+from waiting_room.core.states import TicketState
 from waiting_room.promoter import Promoter, lease_ms
-from waiting_room.queue import Queue
-from waiting_room.scripts import Scripts
-from waiting_room.states import TicketState
+from waiting_room.store.events import Events
+from waiting_room.store.keys import EventKeys
+from waiting_room.store.queue import Queue
+from waiting_room.store.scripts import Scripts
 
 pytestmark = pytest.mark.usefixtures("deadline")
 

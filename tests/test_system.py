@@ -19,7 +19,7 @@ from support.redis_server import records
 from support.waiting import poll, until
 from support.ws import WsClient, close_all
 
-from waiting_room.keys import EventKeys
+from waiting_room.store.keys import EventKeys
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("deadline")]
 

@@ -23,12 +23,12 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from waiting_room import keys
-from waiting_room.eta import ObservedRate
-from waiting_room.keys import EventKeys
-from waiting_room.policy import TokenBucket
-from waiting_room.scripts import Scripts
-from waiting_room.states import EventStatus
+from waiting_room.core.eta import ObservedRate
+from waiting_room.core.policy import TokenBucket
+from waiting_room.core.states import EventStatus
+from waiting_room.store import keys
+from waiting_room.store.keys import EventKeys
+from waiting_room.store.scripts import Scripts
 
 log = logging.getLogger(__name__)
 

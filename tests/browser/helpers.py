@@ -11,7 +11,7 @@ from typing import Any
 
 from support.cluster import Cluster
 
-from waiting_room.i18n import STRINGS
+from waiting_room.web.i18n import STRINGS
 
 #: liveness only: how long a page may take to show what it must show (never a speed requirement)
 PAGE_TIMEOUT_MS = 45_000

@@ -23,8 +23,8 @@ import redis as redis_sync
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from waiting_room.embedded import EmbeddedRedis, free_port
-from waiting_room.keys import EventKeys
+from waiting_room.store.embedded import EmbeddedRedis, free_port
+from waiting_room.store.keys import EventKeys
 
 from .redis_server import start_redis
 from .waiting import poll

@@ -12,8 +12,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from waiting_room import keys
 from waiting_room.promoter import Promoter, TickResult
+from waiting_room.store import keys
 
 
 async def ticks(promoter: Promoter, n: int) -> list[list[TickResult]]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import redis as redis_sync
 
-from waiting_room.embedded import EmbeddedRedis
-from waiting_room.keys import EventKeys
+from waiting_room.store.embedded import EmbeddedRedis
+from waiting_room.store.keys import EventKeys
 
 
 def start_redis(data_dir: Path) -> EmbeddedRedis:

@@ -16,7 +16,7 @@ from support.cluster import Cluster, running
 from support.waiting import until
 from support.ws import WsClient, close_all
 
-from waiting_room.states import CloseCode
+from waiting_room.core.states import CloseCode
 from waiting_room.web.admin_stream import AUTH_TIMEOUT_SECONDS
 
 STATS_FIELDS = {

@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from waiting_room import messages
-from waiting_room.event_settings import InvalidSettings
-from waiting_room.states import EventStatus
-from waiting_room.tickets import is_event_id
+from waiting_room.core import messages
+from waiting_room.core.event_settings import InvalidSettings
+from waiting_room.core.states import EventStatus
+from waiting_room.core.tickets import is_event_id
 from waiting_room.web.errors import ApiError, json_body
 
 

@@ -21,8 +21,8 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from waiting_room.events import Events
-from waiting_room.states import CloseCode
+from waiting_room.core.states import CloseCode
+from waiting_room.store.events import Events
 from waiting_room.web.admin import token_ok
 from waiting_room.web.ws import accept, text_of
 

@@ -17,17 +17,16 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from waiting_room import i18n, paths
-from waiting_room.events import Events
-from waiting_room.hub import Hub
-from waiting_room.metrics import Metrics
-from waiting_room.queue import Queue
-from waiting_room.redis_client import check_url, connect
-from waiting_room.scripts import Scripts
+from waiting_room.core.tokens import Signer, ensure_private_key, load_private_key
 from waiting_room.settings import Settings
-from waiting_room.tokens import Signer, ensure_private_key, load_private_key
-from waiting_room.web import admin, admin_stream, pages, public, ws
+from waiting_room.store.events import Events
+from waiting_room.store.queue import Queue
+from waiting_room.store.redis_client import check_url, connect
+from waiting_room.store.scripts import Scripts
+from waiting_room.web import admin, admin_stream, i18n, pages, paths, public, ws
 from waiting_room.web.errors import EXCEPTION_HANDLERS
+from waiting_room.web.hub import Hub
+from waiting_room.web.metrics import Metrics
 from waiting_room.web.ratelimit import RateLimiter
 from waiting_room.web.security import SecurityHeaders
 

@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from waiting_room.queue import QueueError
-from waiting_room.tokens import TokenError
+from waiting_room.core.tokens import TokenError
+from waiting_room.store.queue import QueueError
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from waiting_room import i18n
-from waiting_room.queue import QueueError
-from waiting_room.states import EventStatus
-from waiting_room.tickets import event_of, is_event_id
-from waiting_room.tokens import TokenError
+from waiting_room.core.states import EventStatus
+from waiting_room.core.tickets import event_of, is_event_id
+from waiting_room.core.tokens import TokenError
+from waiting_room.store.queue import QueueError
+from waiting_room.web import i18n
 from waiting_room.web.errors import error_page
 from waiting_room.web.public import SESSION_COOKIE, set_session_cookie
 

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from waiting_room.queue import TicketView
-from waiting_room.tickets import is_event_id
+from waiting_room.core.tickets import is_event_id
+from waiting_room.store.queue import TicketView
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.ratelimit import retry_after_header
 

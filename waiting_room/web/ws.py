@@ -17,9 +17,9 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
-from waiting_room.rooms import Conn
-from waiting_room.states import CloseCode
-from waiting_room.tickets import event_of
+from waiting_room.core.states import CloseCode
+from waiting_room.core.tickets import event_of
+from waiting_room.web.rooms import Conn
 
 log = logging.getLogger(__name__)
 

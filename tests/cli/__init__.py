@@ -1,0 +1,1 @@
+"""Tests of waiting_room.cli, mirroring its modules."""

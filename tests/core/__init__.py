@@ -1,0 +1,1 @@
+"""Tests of waiting_room.core, mirroring its modules."""

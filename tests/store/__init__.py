@@ -1,0 +1,1 @@
+"""Tests of waiting_room.store, mirroring its modules."""

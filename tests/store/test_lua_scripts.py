@@ -1,0 +1,158 @@
+"""The Lua scripts called directly on a real redis-server: the contracts of their KEYS/ARGV headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from support.promoting import BusRecorder
+
+from waiting_room.core.tickets import new_ticket
+from waiting_room.store import keys
+from waiting_room.store.events import Events
+from waiting_room.store.keys import EventKeys
+from waiting_room.store.scripts import Scripts
+
+pytestmark = pytest.mark.usefixtures("deadline")
+
+
+async def join(scripts: Scripts, event: str, uid: str, replace: str = "") -> list[Any]:
+    k = EventKeys(event)
+    reply: list[Any] = await scripts.join(
+        [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen],
+        [new_ticket(event), uid, secrets.randbelow(1 << 40), replace, secrets.token_urlsafe(16)],
+    )
+    return reply
+
+
+async def promote(
+    scripts: Scripts, event: str, owner: str, budget: int, *, last: str = "", batch: int = 500, keep_ms: int = 3600_000
+) -> list[Any]:
+    k = EventKeys(event)
+    reply: list[Any] = await scripts.promote(
+        [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids],
+        [owner, 2000, budget, "", keys.BUS, last, batch, keep_ms],
+    )
+    return reply
+
+
+async def test_join_replies(scripts: Scripts, events: Events, event_id: str) -> None:
+    assert await join(scripts, event_id, "u1") == ["unknown_event"]
+    await events.put(event_id, {"status": "paused"})
+    first = await join(scripts, event_id, "u1")
+    assert first[0] == "new"
+    assert first[2:7] == [0, 1, 0, 0, "0"]
+    assert first[7] == "paused"
+    assert await join(scripts, event_id, "u1") == ["existing", first[1]]
+    # `replace` only takes effect for the uid's own (finished) ticket
+    assert await join(scripts, event_id, "u1", replace=new_ticket(event_id)) == ["existing", first[1]]
+    replaced = await join(scripts, event_id, "u1", replace=first[1])
+    assert replaced[0] == "new" and replaced[1] != first[1]
+    await events.put(event_id, {"status": "sold_out"})
+    assert await join(scripts, event_id, "u2") == ["event_closed"]
+
+
+async def test_promote_is_fenced_by_the_lease(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
+    await events.put(event_id, {"status": "open"})
+    ticket = (await join(scripts, event_id, "u1"))[1]
+    k = EventKeys(event_id)
+    await redis.set(k.lease, "someone-else", px=3000)
+    async with BusRecorder(redis) as bus:
+        assert await promote(scripts, event_id, "me", budget=10) == [0]
+    assert await redis.zrank(k.line, ticket) == 0
+    assert await redis.hget(k.stats, "served_total") is None
+    assert await redis.get(k.lease) == "someone-else"
+    assert bus.advances(event_id) == []
+    await redis.delete(k.lease)
+    reply = await promote(scripts, event_id, "me", budget=10)
+    assert reply[:4] == [1, 1, 1, 0]
+    assert await redis.get(k.lease) == "me"
+    assert 0 < await redis.pttl(k.lease) <= 2000
+
+
+async def test_promote_publishes_only_changes(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
+    await events.put(event_id, {"status": "open"})
+    tickets = [(await join(scripts, event_id, f"u{i}"))[1] for i in range(3)]
+    async with BusRecorder(redis) as bus:
+        first = await promote(scripts, event_id, "me", budget=2)
+        assert first[:4] == [1, 2, 2, 1] and first[7] == 1
+        quiet = await promote(scripts, event_id, "me", budget=0, last="2:1")
+        assert quiet[:4] == [1, 0, 2, 1] and quiet[7] == 0
+        await asyncio.sleep(0.2)
+    [advance] = bus.advances(event_id)
+    assert [a[0] for a in advance["admitted"]] == tickets[:2]
+    assert (advance["served"], advance["waiting"], advance["status"]) == (2, 1, "open")
+    for ticket, admitted_ms, expires_ms, jti in advance["admitted"]:
+        record = json.loads(await redis.hget(EventKeys(event_id).tickets, ticket) or "{}")
+        assert (record["s"], record["a"], record["x"], record["jti"]) == ("admitted", admitted_ms, expires_ms, jti)
+        assert expires_ms - admitted_ms == 300_000  # the default token_ttl_seconds
+
+
+async def test_promote_removes_at_most_a_batch_a_tick(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "closed"})
+    k = EventKeys(event_id)
+    for i in range(5):  # joined before the event closed (status is checked by join)
+        await redis.hset(k.settings, "status", "open")
+        await join(scripts, event_id, f"u{i}")
+        await redis.hset(k.settings, "status", "closed")
+    await promote(scripts, event_id, "me", budget=0, batch=2)
+    assert await redis.zcard(k.line) == 3
+    await promote(scripts, event_id, "me", budget=0, batch=2)
+    await promote(scripts, event_id, "me", budget=0, batch=2)
+    assert await redis.zcard(k.line) == 0
+    assert await redis.hget(k.stats, "removed") == "5"
+
+
+async def test_promote_forgets_long_finished_tickets(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "closed"})
+    k = EventKeys(event_id)
+    await redis.hset(k.settings, "status", "open")
+    ticket = (await join(scripts, event_id, "u1"))[1]
+    await redis.hset(k.settings, "status", "closed")
+    await promote(scripts, event_id, "me", budget=0)
+    assert json.loads(await redis.hget(k.tickets, ticket) or "{}")["s"] == "removed"
+    await promote(scripts, event_id, "me", budget=0, keep_ms=3600_000)
+    assert await redis.hexists(k.tickets, ticket)
+    await promote(scripts, event_id, "me", budget=0, keep_ms=0)
+    assert not await redis.hexists(k.tickets, ticket)
+    assert not await redis.hexists(k.uids, "u1")
+    assert await redis.zcard(k.done) == 0
+
+
+async def test_touch_only_updates_tickets_still_waiting(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "paused"})
+    ticket = (await join(scripts, event_id, "u1"))[1]
+    k = EventKeys(event_id)
+    await redis.zadd(k.seen, {ticket: 1})
+    assert await scripts.touch([k.seen], [ticket, new_ticket(event_id)]) == 1
+    assert (await redis.zscore(k.seen, ticket) or 0) > 1
+    assert await redis.zcard(k.seen) == 1
+    assert await scripts.touch([k.seen], []) == 0
+
+
+async def test_redeem_and_release_replies(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
+    await events.put(event_id, {"status": "open", "session_ttl_seconds": 30})
+    ticket = (await join(scripts, event_id, "u1"))[1]
+    await promote(scripts, event_id, "me", budget=1)
+    k = EventKeys(event_id)
+    jti = json.loads(await redis.hget(k.tickets, ticket) or "{}")["jti"]
+    redeem_keys = [k.tickets, k.pending, k.active, k.stats, k.settings, k.done]
+    assert await scripts.redeem(redeem_keys, [ticket, "wrong"]) == ["invalid"]
+    assert await scripts.redeem(redeem_keys, [new_ticket(event_id), jti]) == ["invalid"]
+    ok = await scripts.redeem(redeem_keys, [ticket, jti])
+    assert ok[0] == "ok"
+    assert await redis.zscore(k.active, ticket) == int(ok[1])
+    assert await scripts.redeem(redeem_keys, [ticket, jti]) == ["used"]
+    assert await scripts.release([k.active, k.tickets], [ticket]) == 1
+    assert await scripts.release([k.active, k.tickets], [ticket]) == 0
+    assert json.loads(await redis.hget(k.tickets, ticket) or "{}")["released"] == 1

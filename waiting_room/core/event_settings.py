@@ -1,0 +1,154 @@
+"""Per-event settings: defaults, validation, and their form in a Redis hash. Pure, no I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from waiting_room.core.states import EventStatus
+
+MAX_TITLE = 200
+
+
+class InvalidSettings(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    title: str
+    rate_per_minute: int = 600
+    max_active: int = 0
+    token_ttl_seconds: int = 300
+    session_ttl_seconds: int = 600
+    abandon_after_seconds: int = 120
+    opens_at: float | None = None
+    status: EventStatus = EventStatus.OPEN
+    target_url: str = ""
+
+    @classmethod
+    def defaults(cls, event: str) -> EventSettings:
+        return cls(title=event, target_url=f"/order/{event}")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        return data
+
+    def to_redis(self) -> dict[str, str]:
+        """Flat strings for HSET; opens_at absent means open now."""
+        out = {k: str(v) for k, v in self.to_json().items() if v is not None}
+        if self.opens_at is not None:
+            out["opens_at"] = repr(float(self.opens_at))
+        return out
+
+    @classmethod
+    def from_redis(cls, event: str, raw: Mapping[str, str]) -> EventSettings:
+        base = cls.defaults(event)
+        merged = {**base.to_json(), **{k: v for k, v in raw.items() if k in FIELDS}}
+        return validate(base, merged)
+
+
+def _integer(field: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise InvalidSettings(field, "must be an integer")
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise InvalidSettings(field, "must be an integer") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise InvalidSettings(field, "must be an integer")
+    if not low <= value <= high:
+        raise InvalidSettings(field, f"must be between {low} and {high}")
+    return value
+
+
+def _opens_at(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise InvalidSettings("opens_at", "must be unix seconds or null") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidSettings("opens_at", "must be unix seconds or null")
+    if not 0 <= value < 32503680000:  # year 3000
+        raise InvalidSettings("opens_at", "must be unix seconds between 1970 and 3000")
+    return float(value)
+
+
+def _text(field: str, value: Any, longest: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidSettings(field, "must be a non-empty string")
+    if len(value) > longest or any(ord(c) < 32 for c in value):
+        raise InvalidSettings(field, f"must be at most {longest} printable characters")
+    return value
+
+
+def _target(value: Any) -> str:
+    text = _text("target_url", value, 2000)
+    parts = urlsplit(text)
+    # browsers read /\host as //host: another site, not a path
+    relative = not parts.scheme and not parts.netloc and text.startswith("/") and text[1:2] not in ("/", "\\")
+    if not relative and (parts.scheme not in ("http", "https") or not parts.netloc):
+        raise InvalidSettings("target_url", "must be an http(s) URL or a path starting with /")
+    return text
+
+
+def _status(value: Any) -> EventStatus:
+    try:
+        return EventStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in EventStatus)
+        raise InvalidSettings("status", f"must be one of {allowed}") from None
+
+
+FIELDS = {
+    "title",
+    "rate_per_minute",
+    "max_active",
+    "token_ttl_seconds",
+    "session_ttl_seconds",
+    "abandon_after_seconds",
+    "opens_at",
+    "status",
+    "target_url",
+}
+
+
+def validate(current: EventSettings, changes: Mapping[str, Any]) -> EventSettings:
+    """`current` with `changes` applied; raises InvalidSettings naming the first bad field."""
+    unknown = sorted(set(changes) - FIELDS)
+    if unknown:
+        raise InvalidSettings(unknown[0], "is not a setting")
+    checked: dict[str, Any] = {}
+    for field, value in changes.items():
+        if field == "title":
+            checked[field] = _text(field, value, MAX_TITLE)
+        elif field == "rate_per_minute":
+            checked[field] = _integer(field, value, 1, 1_000_000)
+        elif field == "max_active":
+            checked[field] = _integer(field, value, 0, 10_000_000)
+        elif field == "token_ttl_seconds":
+            checked[field] = _integer(field, value, 1, 86_400)
+        elif field == "session_ttl_seconds":
+            checked[field] = _integer(field, value, 1, 7 * 86_400)
+        elif field == "abandon_after_seconds":
+            checked[field] = _integer(field, value, 1, 86_400)
+        elif field == "opens_at":
+            checked[field] = _opens_at(value)
+        elif field == "status":
+            checked[field] = _status(value)
+        elif field == "target_url":
+            checked[field] = _target(value)
+    return replace(current, **checked)

@@ -1,0 +1,129 @@
+"""Operating events over Redis: settings, status, notices, stats."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+from waiting_room.core import messages
+from waiting_room.core.event_settings import EventSettings, InvalidSettings, validate
+from waiting_room.core.states import EventStatus
+from waiting_room.core.tickets import SHUFFLE_RANGE
+from waiting_room.store import keys
+from waiting_room.store.keys import EventKeys
+
+CONNECTION_REPORT_MAX_AGE_MS = 5000
+
+
+class Events:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def ids(self) -> list[str]:
+        return sorted(str(e) for e in await self.redis.smembers(keys.EVENTS))
+
+    async def get(self, event: str) -> EventSettings | None:
+        raw: dict[str, str] = await self.redis.hgetall(EventKeys(event).settings)  # type: ignore[assignment]
+        return EventSettings.from_redis(event, raw) if raw else None
+
+    async def put(self, event: str, changes: dict[str, Any]) -> tuple[EventSettings, bool]:
+        """Create or update; returns the full settings and whether the event is new.
+
+        Raises InvalidSettings before anything is written.
+        """
+        current = await self.get(event)
+        settings = validate(current or EventSettings.defaults(event), changes)
+        k = EventKeys(event)
+        moved_ahead = settings.opens_at is not None and settings.opens_at > time.time()
+        moved_ahead = moved_ahead and (current is None or current.opens_at != settings.opens_at)
+        # pre-queue orders sit below every post-opening one: early joins would jump ahead of people
+        # already in a line that has opened, and their places would go up
+        if moved_ahead and await self.redis.zcount(k.line, SHUFFLE_RANGE, "+inf") > 0:
+            raise InvalidSettings(
+                "opens_at", "cannot move into the future while people wait in the open line; pause the event instead"
+            )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(k.settings)
+            pipe.hset(k.settings, mapping=dict(settings.to_redis()))  # type: ignore[arg-type]
+            pipe.sadd(keys.EVENTS, event)
+            if current is None or current.status != settings.status:
+                pipe.publish(keys.BUS, messages.encode(messages.bus_state(event, settings.status)))
+            await pipe.execute()
+        return settings, current is None
+
+    async def set_status(self, event: str, status: EventStatus) -> EventSettings | None:
+        if await self.get(event) is None:
+            return None
+        settings, _ = await self.put(event, {"status": status})
+        return settings
+
+    async def post_notice(self, event: str | None, text: str, level: str) -> dict[str, Any]:
+        """Store as the latest notice (of one event, or of all) and push it to every socket."""
+        body = messages.notice(secrets.token_urlsafe(8), level, text, round(time.time(), 3))
+        key = EventKeys(event).notice if event else keys.GLOBAL_NOTICE
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping={k: str(v) for k, v in body.items()})
+            pipe.publish(keys.BUS, messages.encode(messages.bus_notice(event, body)))
+            await pipe.execute()
+        return {k: v for k, v in body.items() if k != "type"}
+
+    async def overview(self) -> list[dict[str, Any]]:
+        """Every event with its settings and stats (the dashboard's and `GET /api/admin/events`' view)."""
+        found = []
+        for event in await self.ids():
+            settings = await self.get(event)
+            stats = await self.stats(event)
+            if settings is not None and stats is not None:
+                found.append({"id": event, "settings": settings.to_json(), "stats": stats})
+        return found
+
+    async def promoter_reports(self) -> dict[str, str]:
+        reports: dict[str, str] = await self.redis.hgetall(keys.PROMOTERS)  # type: ignore[assignment]
+        return reports
+
+    async def stats(self, event: str) -> dict[str, Any] | None:
+        k = EventKeys(event)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(k.settings)
+            pipe.zcard(k.line)
+            pipe.zcard(k.pending)
+            pipe.zcard(k.active)
+            pipe.hgetall(k.stats)
+            pipe.hgetall(k.conns)
+            settings_raw, waiting, pending, active, counters, conns = await pipe.execute()
+        if not settings_raw:
+            return None
+        settings = EventSettings.from_redis(event, settings_raw)
+        return {
+            "waiting": int(waiting),
+            "admitted_pending": int(pending),
+            "active": int(active),
+            "served_total": int(counters.get("served_total", 0)),
+            "tickets_issued": int(counters.get("issued", 0)),
+            "redeemed": int(counters.get("redeemed", 0)),
+            "expired": int(counters.get("expired", 0)),
+            "removed": int(counters.get("removed", 0)),
+            "connections": _live_connections(conns, int(time.time() * 1000)),
+            "rate_per_minute": settings.rate_per_minute,
+            "max_active": settings.max_active,
+            "observed_rate_per_minute": round(float(counters.get("observed_rate", 0) or 0), 1),
+            "status": str(settings.status),
+        }
+
+
+def _live_connections(reports: dict[str, str], now_ms: int) -> int:
+    """Sum the socket counts web processes reported in the last few seconds (dead ones age out).
+
+    The reports carry the web process's wall clock, compared here with ours: a
+    few seconds of tolerance covers clocks kept by NTP.
+    """
+    total = 0
+    for report in reports.values():
+        count, _, at = report.partition(":")
+        if at and now_ms - int(at) <= CONNECTION_REPORT_MAX_AGE_MS:
+            total += int(count)
+    return total

@@ -1,0 +1,204 @@
+"""Ticket operations over Redis: join, status, redeem, release.
+
+Each is one round trip: a Lua script or a MULTI pipeline whose reads are
+consistent with each other (a rank and the served_total it goes with).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from waiting_room.core import eta
+from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.states import EventStatus, TicketState
+from waiting_room.core.tickets import SHUFFLE_RANGE, TicketRecord, event_of, new_ticket
+from waiting_room.core.tokens import Claims
+from waiting_room.store.keys import EventKeys
+from waiting_room.store.scripts import Scripts
+
+
+class QueueError(Exception):
+    """A refusal with the contract's error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TicketView:
+    ticket: str
+    event: str
+    state: TicketState
+    position: int | None
+    waiting: int
+    eta_seconds: int | None
+    served_total: int
+    opens_at: float | None = None
+    claims: Claims | None = None  # when admitted: what its token says
+    redirect: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ticket": self.ticket,
+            "event": self.event,
+            "state": str(self.state),
+            "position": self.position,
+            "waiting": self.waiting,
+            "eta_seconds": self.eta_seconds,
+        }
+
+
+def _ms_now(time_reply: Any) -> int:
+    seconds, micros = time_reply
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _float(value: str | None) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+class Queue:
+    def __init__(self, redis: Redis, scripts: Scripts, issuer: str, shuffle: Callable[[], int] | None = None) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.issuer = issuer
+        # the order of a pre-queue ticket: uniform in [0, SHUFFLE_RANGE); tests pass a seeded one
+        self.shuffle = shuffle or (lambda: secrets.randbelow(SHUFFLE_RANGE))
+
+    async def join(self, event: str, uid: str) -> tuple[TicketView, bool]:
+        """The caller's ticket for `event` and whether it is new (idempotent per uid)."""
+        k = EventKeys(event)
+        keys = [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen]
+        replace = ""
+        for _ in range(3):
+            args: list[str | int] = [new_ticket(event), uid, self.shuffle(), replace, secrets.token_urlsafe(16)]
+            reply = await self.scripts.join(keys, args)
+            kind = reply[0]
+            if kind == "unknown_event":
+                raise QueueError(404, "unknown_event", f"there is no event {event!r}")
+            if kind == "event_closed":
+                raise QueueError(409, "event_closed", f"event {event!r} takes no more joins")
+            if kind == "existing":
+                view = await self.status(reply[1])
+                if view is not None and not view.state.finished:
+                    return view, False
+                replace = reply[1]  # finished: this browser gets a new place at the back
+                continue
+            return self._joined(event, reply), True
+        raise QueueError(503, "unavailable", "could not join, try again")
+
+    @staticmethod
+    def _joined(event: str, reply: list[Any]) -> TicketView:
+        _, ticket, rank, waiting, served, pre, observed, status, opens_at = reply
+        position = None if pre else int(rank) + 1
+        return TicketView(
+            ticket=ticket,
+            event=event,
+            state=TicketState.PRE_QUEUE if pre else TicketState.WAITING,
+            position=position,
+            waiting=int(waiting),
+            served_total=int(served),
+            opens_at=_float(opens_at),
+            eta_seconds=eta.eta_seconds(position, float(observed), status == EventStatus.OPEN),
+        )
+
+    async def status(self, ticket: str, *, touch: bool = True) -> TicketView | None:
+        """Where a ticket stands now; None if there is no such ticket. Polling counts as being seen."""
+        event = event_of(ticket)
+        if event is None:
+            return None
+        k = EventKeys(event)
+
+        def build(pipe: Pipeline) -> None:
+            pipe.hget(k.tickets, ticket)
+            pipe.zrank(k.line, ticket)
+            pipe.zcard(k.line)
+            pipe.hmget(k.stats, "served_total", "observed_rate")
+            pipe.hgetall(k.settings)
+            pipe.time()
+            if touch:
+                self.scripts.queue(pipe, self.scripts.touch, [k.seen], [ticket])
+
+        replies = await self.scripts.pipeline(self.redis, build, transaction=True)
+        raw, rank, waiting, (served, observed), settings_raw, time_reply = replies[:6]
+        if raw is None or not settings_raw:
+            return None
+        settings = EventSettings.from_redis(event, settings_raw)
+        record = TicketRecord.decode(raw)
+        now_ms = _ms_now(time_reply)
+        state = record.state(now_ms, settings.opens_at)
+        position = rank + 1 if rank is not None and state is TicketState.WAITING else None
+        admitting = settings.status is EventStatus.OPEN
+        claims = None
+        if state is TicketState.ADMITTED:
+            claims = self.claims(event, ticket, *record.admission)
+        return TicketView(
+            ticket=ticket,
+            event=event,
+            state=state,
+            position=position,
+            waiting=int(waiting),
+            eta_seconds=eta.eta_seconds(position, _float(observed) or 0.0, admitting),
+            served_total=int(served or 0),
+            opens_at=settings.opens_at,
+            claims=claims,
+            redirect=settings.target_url if claims else None,
+        )
+
+    def claims(self, event: str, ticket: str, jti: str, admitted_ms: int, expires_ms: int) -> Claims:
+        """What an admission's token says. One rounding of the scripts' milliseconds, used by every
+        path (status, socket connect, the `advance` fan-out), so every process mints the same token."""
+        return Claims(
+            issuer=self.issuer,
+            event=event,
+            ticket=ticket,
+            jti=jti,
+            issued_at=admitted_ms // 1000,
+            expires_at=expires_ms // 1000,
+        )
+
+    async def redeem(self, claims: Claims) -> float:
+        """Mark the ticket redeemed once; returns the session's expiry (unix seconds)."""
+        if event_of(claims.ticket) != claims.event:
+            raise QueueError(401, "invalid_token", "the token's audience does not match its ticket")
+        k = EventKeys(claims.event)
+        reply = await self.scripts.redeem(
+            [k.tickets, k.pending, k.active, k.stats, k.settings, k.done], [claims.ticket, claims.jti]
+        )
+        outcome = reply[0]
+        if outcome == "ok":
+            return int(reply[1]) / 1000
+        if outcome == "used":
+            raise QueueError(409, "token_used", "this admission token has already been used")
+        if outcome == "expired":
+            raise QueueError(401, "token_expired", "the admission token has expired")
+        raise QueueError(401, "invalid_token", "the token does not match an admitted ticket")
+
+    async def release(self, ticket: str) -> bool:
+        event = event_of(ticket)
+        if event is None:
+            return False
+        k = EventKeys(event)
+        return bool(await self.scripts.release([k.active, k.tickets], [ticket]))
+
+    async def session(self, ticket: str) -> float | None:
+        """The expiry (unix seconds) of the live session a redeemed ticket holds, else None."""
+        event = event_of(ticket)
+        if event is None:
+            return None
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zscore(EventKeys(event).active, ticket)
+            pipe.time()
+            score, time_reply = await pipe.execute()
+        if score is None or score <= _ms_now(time_reply):
+            return None
+        return float(score) / 1000

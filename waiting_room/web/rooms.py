@@ -1,0 +1,152 @@
+"""A web process's sockets, in memory: one Conn per socket, grouped by event into Rooms.
+
+Nothing here awaits or talks to Redis: the hub feeds these from the bus and
+from its reads, and each Conn's writer task (``Hub.pump``) drains it. That
+is what lets the fan-out loop run over thousands of sockets without ever
+waiting on a slow one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from waiting_room.core import eta, messages
+from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.ranks import PositionTracker
+from waiting_room.core.states import CloseCode, EventStatus
+
+REFRESH_SECONDS = 5.0  # every socket's rank is read exactly at least this often
+MIN_REFRESH_SECONDS = 0.25  # ... and at most this often, however short abandon_after_seconds is
+MAILBOX_LIMIT = 64  # undeliverable must-send messages before a socket is dropped
+
+
+class Socket(Protocol):
+    """What the hub needs of a WebSocket (Starlette's fits)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+@dataclass(eq=False)
+class Conn:
+    """One socket's state; mutated only from the event loop, never awaited by the fan-out."""
+
+    ws: Socket
+    ticket: str
+    event: str
+    id: str = field(default_factory=lambda: secrets.token_hex(6))
+    tracker: PositionTracker = field(default_factory=PositionTracker)
+    mailbox: deque[str] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    position_due: bool = False
+    announced: bool = False  # a rankless (pre-queue) position was pushed
+    admitted: bool = False
+    close_code: int | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        if len(self.mailbox) >= MAILBOX_LIMIT:
+            self.close(CloseCode.GOING_AWAY)
+            return
+        self.mailbox.append(messages.encode(message))
+        self.wake.set()
+
+    def position_changed(self) -> None:
+        self.position_due = True
+        self.wake.set()
+
+    def close(self, code: int) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        self.wake.set()
+
+
+@dataclass(eq=False)
+class Room:
+    """The local sockets of one event and what the hub last heard of it."""
+
+    event: str
+    conns: dict[str, Conn] = field(default_factory=dict)
+    served: int = 0
+    waiting: int = 0
+    status: EventStatus = EventStatus.OPEN
+    opens_at: float | None = None
+    observed_rate: float = 0.0
+    target_url: str = ""
+    rotation: deque[str] = field(default_factory=deque)  # tickets in the order their ranks are re-read
+    _rotating: set[str] = field(default_factory=set)  # what `rotation` holds, so it never holds twice
+    unranked: set[str] = field(default_factory=set)  # pre-queue sockets: ranked as soon as the line opens
+    departed: list[str] = field(default_factory=list)  # closed since the last pass: their grace starts now
+    abandon_after: float = 120.0
+
+    def add(self, conn: Conn) -> Conn | None:
+        """Register a socket; returns the socket it replaces for the same ticket, if any."""
+        older = self.conns.get(conn.ticket)
+        self.conns[conn.ticket] = conn
+        if conn.ticket not in self._rotating:
+            self._rotating.add(conn.ticket)
+            self.rotation.append(conn.ticket)
+        return older
+
+    def remove(self, conn: Conn) -> None:
+        """Forget a socket (not its replacement); the rotation drops it lazily."""
+        if self.conns.get(conn.ticket) is conn:
+            del self.conns[conn.ticket]
+            self.unranked.discard(conn.ticket)
+            self.departed.append(conn.ticket)
+
+    @property
+    def refresh_seconds(self) -> float:
+        """How often each socket's rank, and so its seen mark, is re-read: REFRESH_SECONDS, or often
+        enough that a holder with a socket open is never taken for gone under a short abandon_after."""
+        return max(MIN_REFRESH_SECONDS, min(REFRESH_SECONDS, self.abandon_after / 4))
+
+    def due_at_opening(self, now: float, limit: int) -> list[Conn]:
+        """Pre-queue sockets to rank now that the line is open (a batch per pass), rather than waiting
+        for their turn in the rotation: the shuffle is done, and they should see their place at once."""
+        if not self.unranked or (self.opens_at is not None and now < self.opens_at):
+            return []
+        due = [self.conns[t] for t in list(self.unranked)[:limit] if t in self.conns]
+        self.unranked.difference_update(c.ticket for c in due)
+        return due
+
+    def apply_settings(self, settings: EventSettings) -> None:
+        self.status, self.opens_at, self.target_url = settings.status, settings.opens_at, settings.target_url
+        self.abandon_after = settings.abandon_after_seconds
+
+    def position_message(self, conn: Conn) -> dict[str, Any] | None:
+        if conn.tracker.rank is None:  # pre-queue: no place yet, said once
+            if conn.announced:
+                return None
+            conn.announced = True
+            return messages.position(None, self.waiting, None, self.served)
+        value = conn.tracker.take(self.served)
+        if value is None:
+            return None
+        return messages.position(
+            value,
+            self.waiting,
+            eta.eta_seconds(value, self.observed_rate, self.status is EventStatus.OPEN),
+            self.served,
+        )
+
+    def refresh_slice(self, seconds: float) -> list[Conn]:
+        """The next few sockets whose rank to read, so each is read every `refresh_seconds`."""
+        size = math.ceil(len(self.conns) * seconds / self.refresh_seconds)
+        picked: list[Conn] = []
+        for _ in range(len(self.rotation)):  # each entry at most once; departed ones are dropped on the way
+            if len(picked) >= size:
+                break
+            ticket = self.rotation.popleft()
+            conn = self.conns.get(ticket)
+            if conn is None:
+                self._rotating.discard(ticket)
+            else:
+                self.rotation.append(ticket)
+                picked.append(conn)
+        return picked
