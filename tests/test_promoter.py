@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -13,6 +12,7 @@ from redis.asyncio import Redis
 from support.promoting import BusRecorder, max_in_window, tick_until, ticks
 
 from waiting_room.core.states import TicketState
+from waiting_room.core.tickets import TicketRecord
 from waiting_room.promoter import Promoter, lease_ms
 from waiting_room.store.events import Events
 from waiting_room.store.keys import EventKeys
@@ -44,7 +44,8 @@ async def state_of(queue: Queue, ticket: str) -> TicketState:
 
 async def admission_times(redis: Redis, event: str) -> dict[str, int]:
     raw: dict[str, str] = await redis.hgetall(EventKeys(event).tickets)  # type: ignore[assignment]
-    return {t: json.loads(r)["a"] for t, r in raw.items() if "a" in json.loads(r)}
+    found = {t: TicketRecord.decode(r).admitted_ms for t, r in raw.items()}
+    return {t: a for t, a in found.items() if a is not None}
 
 
 @pytest.fixture

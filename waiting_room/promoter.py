@@ -28,7 +28,7 @@ from waiting_room.core.policy import TokenBucket
 from waiting_room.core.states import EventStatus
 from waiting_room.store import keys
 from waiting_room.store.keys import EventKeys
-from waiting_room.store.scripts import Scripts
+from waiting_room.store.scripts import PromoteArgs, Scripts, promote_reply
 
 log = logging.getLogger(__name__)
 
@@ -104,22 +104,19 @@ class Promoter:
             for event in events:
                 track = self.tracks.setdefault(event, EventTrack())
                 track.bucket.refill(now, track.rate_per_minute, self.tick_seconds)  # idempotent for one `now`
-                observed = "" if track.observed.per_minute is None else f"{track.observed.per_minute:.3f}"
-                k = EventKeys(event)
-                self.scripts.queue(
+                self.scripts.queue_promote(
                     pipe,
-                    self.scripts.promote,
-                    [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids],
-                    [
-                        self.owner,
-                        lease_ms(self.tick_ms),
-                        track.bucket.budget() if track.leading else 0,
-                        observed,
-                        keys.BUS,
-                        track.last_published,
-                        BATCH,
-                        KEEP_FINISHED_MS,
-                    ],
+                    EventKeys(event),
+                    PromoteArgs(
+                        owner=self.owner,
+                        lease_ms=lease_ms(self.tick_ms),
+                        budget=track.bucket.budget() if track.leading else 0,
+                        observed_rate=track.observed.per_minute,
+                        channel=keys.BUS,
+                        last_published=track.last_published,
+                        batch=BATCH,
+                        keep_finished_ms=KEEP_FINISHED_MS,
+                    ),
                 )
 
         # errors come back per event: one event's failure must not stop the others
@@ -128,33 +125,33 @@ class Promoter:
             del self.tracks[event]
         return [self._apply(event, reply, now) for event, reply in zip(events, replies, strict=True)]
 
-    def _apply(self, event: str, reply: Any, now: float) -> TickResult:
+    def _apply(self, event: str, raw: Any, now: float) -> TickResult:
         track = self.tracks[event]
-        if isinstance(reply, Exception):
-            log.warning("promote %s failed: %s", event, reply)
+        if isinstance(raw, Exception):
+            log.warning("promote %s failed: %s", event, raw)
             return TickResult(event, leading=False)
-        if reply[0] == 0:
+        reply = promote_reply(raw)
+        if not reply.leading:
             if track.leading:
                 log.info("%s: another promoter leads this event now", event)
             track.leading = False
             track.bucket.reset(now)
             track.last_tick = None  # the gap while another led says nothing about the rate
             return TickResult(event, leading=False)
-        _, admitted, served, waiting, status, rate, _, published, pre_open = reply
         if not track.leading:
             log.info("%s: leading this event", event)
             track.leading = True
             track.bucket.reset(now)  # a new leader starts empty: no burst across a failover
-        track.bucket.spend(int(admitted))
-        track.rate_per_minute = float(rate)
-        if status != EventStatus.OPEN or pre_open:
+        track.bucket.spend(reply.admitted)
+        track.rate_per_minute = reply.rate_per_minute
+        if reply.status is not EventStatus.OPEN or reply.pre_open:
             track.bucket.reset(now)
         elif track.last_tick is not None:
-            track.observed.update(int(admitted), now - track.last_tick, int(waiting))
+            track.observed.update(reply.admitted, now - track.last_tick, reply.waiting)
         track.last_tick = now
-        if published:
-            track.last_published = f"{served}:{waiting}"
-        return TickResult(event, True, int(admitted), int(served), int(waiting))
+        if reply.published:
+            track.last_published = f"{reply.served_total}:{reply.waiting}"
+        return TickResult(event, True, reply.admitted, reply.served_total, reply.waiting)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick on a fixed grid (no drift) until `stop`; ride out Redis outages with backoff."""

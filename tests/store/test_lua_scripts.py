@@ -1,94 +1,118 @@
-"""The Lua scripts called directly on a real redis-server: the contracts of their KEYS/ARGV headers."""
+"""The Lua scripts through their typed wrappers on a real redis-server: KEYS/ARGV headers, replies, records."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import re
 import secrets
-from typing import Any
+from dataclasses import fields
 
 import pytest
 from redis.asyncio import Redis
 from support.promoting import BusRecorder
+from support.redis_server import record
 
-from waiting_room.core.tickets import new_ticket
+from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.states import EventStatus
+from waiting_room.core.tickets import RECORD_FIELDS, TicketRecord, new_ticket
 from waiting_room.store import keys
 from waiting_room.store.events import Events
 from waiting_room.store.keys import EventKeys
-from waiting_room.store.scripts import Scripts
+from waiting_room.store.scripts import (
+    NAMES,
+    AlreadyJoined,
+    Joined,
+    JoinRefused,
+    JoinReply,
+    PromoteArgs,
+    Promoted,
+    Redeemed,
+    Scripts,
+    source,
+)
 
 pytestmark = pytest.mark.usefixtures("deadline")
 
 
-async def join(scripts: Scripts, event: str, uid: str, replace: str = "") -> list[Any]:
-    k = EventKeys(event)
-    reply: list[Any] = await scripts.join(
-        [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen],
-        [new_ticket(event), uid, secrets.randbelow(1 << 40), replace, secrets.token_urlsafe(16)],
+async def join(scripts: Scripts, event: str, uid: str, replace: str = "") -> JoinReply:
+    return await scripts.join(
+        EventKeys(event),
+        ticket=new_ticket(event),
+        uid=uid,
+        shuffle=secrets.randbelow(1 << 40),
+        replace=replace,
+        jti=secrets.token_urlsafe(16),
     )
-    return reply
+
+
+async def joined(scripts: Scripts, event: str, uid: str) -> str:
+    reply = await join(scripts, event, uid)
+    assert isinstance(reply, Joined)
+    return reply.ticket
 
 
 async def promote(
     scripts: Scripts, event: str, owner: str, budget: int, *, last: str = "", batch: int = 500, keep_ms: int = 3600_000
-) -> list[Any]:
-    k = EventKeys(event)
-    reply: list[Any] = await scripts.promote(
-        [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids],
-        [owner, 2000, budget, "", keys.BUS, last, batch, keep_ms],
-    )
-    return reply
+) -> Promoted:
+    args = PromoteArgs(owner, 2000, budget, None, keys.BUS, last, batch, keep_ms)
+    return await scripts.promote(EventKeys(event), args)
 
 
 async def test_join_replies(scripts: Scripts, events: Events, event_id: str) -> None:
-    assert await join(scripts, event_id, "u1") == ["unknown_event"]
+    assert await join(scripts, event_id, "u1") == JoinRefused("unknown_event")
     await events.put(event_id, {"status": "paused"})
     first = await join(scripts, event_id, "u1")
-    assert first[0] == "new"
-    assert first[2:7] == [0, 1, 0, 0, "0"]
-    assert first[7] == "paused"
-    assert await join(scripts, event_id, "u1") == ["existing", first[1]]
+    assert isinstance(first, Joined)
+    assert (first.rank, first.waiting, first.served_total, first.pre_queue, first.observed_rate) == (0, 1, 0, False, 0)
+    assert (first.status, first.opens_at) == (EventStatus.PAUSED, None)
+    assert await join(scripts, event_id, "u1") == AlreadyJoined(first.ticket)
     # `replace` only takes effect for the uid's own (finished) ticket
-    assert await join(scripts, event_id, "u1", replace=new_ticket(event_id)) == ["existing", first[1]]
-    replaced = await join(scripts, event_id, "u1", replace=first[1])
-    assert replaced[0] == "new" and replaced[1] != first[1]
+    assert await join(scripts, event_id, "u1", replace=new_ticket(event_id)) == AlreadyJoined(first.ticket)
+    replaced = await join(scripts, event_id, "u1", replace=first.ticket)
+    assert isinstance(replaced, Joined) and replaced.ticket != first.ticket
     await events.put(event_id, {"status": "sold_out"})
-    assert await join(scripts, event_id, "u2") == ["event_closed"]
+    assert await join(scripts, event_id, "u2") == JoinRefused("event_closed")
 
 
 async def test_promote_is_fenced_by_the_lease(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
     await events.put(event_id, {"status": "open"})
-    ticket = (await join(scripts, event_id, "u1"))[1]
+    ticket = await joined(scripts, event_id, "u1")
     k = EventKeys(event_id)
     await redis.set(k.lease, "someone-else", px=3000)
     async with BusRecorder(redis) as bus:
-        assert await promote(scripts, event_id, "me", budget=10) == [0]
+        assert await promote(scripts, event_id, "me", budget=10) == Promoted(leading=False)
     assert await redis.zrank(k.line, ticket) == 0
     assert await redis.hget(k.stats, "served_total") is None
     assert await redis.get(k.lease) == "someone-else"
     assert bus.advances(event_id) == []
     await redis.delete(k.lease)
     reply = await promote(scripts, event_id, "me", budget=10)
-    assert reply[:4] == [1, 1, 1, 0]
+    assert (reply.leading, reply.admitted, reply.served_total, reply.waiting) == (True, 1, 1, 0)
     assert await redis.get(k.lease) == "me"
     assert 0 < await redis.pttl(k.lease) <= 2000
 
 
 async def test_promote_publishes_only_changes(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
     await events.put(event_id, {"status": "open"})
-    tickets = [(await join(scripts, event_id, f"u{i}"))[1] for i in range(3)]
+    tickets = [await joined(scripts, event_id, f"u{i}") for i in range(3)]
     async with BusRecorder(redis) as bus:
         first = await promote(scripts, event_id, "me", budget=2)
-        assert first[:4] == [1, 2, 2, 1] and first[7] == 1
+        assert (first.admitted, first.served_total, first.waiting, first.published) == (2, 2, 1, True)
         quiet = await promote(scripts, event_id, "me", budget=0, last="2:1")
-        assert quiet[:4] == [1, 0, 2, 1] and quiet[7] == 0
-        await asyncio.sleep(0.2)
+        assert (quiet.admitted, quiet.served_total, quiet.waiting, quiet.published) == (0, 2, 1, False)
+        await events.post_notice(event_id, "marker", "info")  # published after both ticks
+        await bus.wait_for(lambda: any(m.get("type") == "notice" for m in bus.messages), "the marker")
     [advance] = bus.advances(event_id)
     assert [a[0] for a in advance["admitted"]] == tickets[:2]
     assert (advance["served"], advance["waiting"], advance["status"]) == (2, 1, "open")
     for ticket, admitted_ms, expires_ms, jti in advance["admitted"]:
-        record = json.loads(await redis.hget(EventKeys(event_id).tickets, ticket) or "{}")
-        assert (record["s"], record["a"], record["x"], record["jti"]) == ("admitted", admitted_ms, expires_ms, jti)
+        found = await record(redis, event_id, ticket)
+        assert (found.stored, found.admitted_ms, found.token_expires_ms, found.jti) == (
+            "admitted",
+            admitted_ms,
+            expires_ms,
+            jti,
+        )
         assert expires_ms - admitted_ms == 300_000  # the default token_ttl_seconds
 
 
@@ -115,10 +139,11 @@ async def test_promote_forgets_long_finished_tickets(
     await events.put(event_id, {"status": "closed"})
     k = EventKeys(event_id)
     await redis.hset(k.settings, "status", "open")
-    ticket = (await join(scripts, event_id, "u1"))[1]
+    ticket = await joined(scripts, event_id, "u1")
     await redis.hset(k.settings, "status", "closed")
     await promote(scripts, event_id, "me", budget=0)
-    assert json.loads(await redis.hget(k.tickets, ticket) or "{}")["s"] == "removed"
+    removed = await record(redis, event_id, ticket)
+    assert removed.stored == "removed" and removed.finished_ms is not None
     await promote(scripts, event_id, "me", budget=0, keep_ms=3600_000)
     assert await redis.hexists(k.tickets, ticket)
     await promote(scripts, event_id, "me", budget=0, keep_ms=0)
@@ -131,28 +156,68 @@ async def test_touch_only_updates_tickets_still_waiting(
     redis: Redis, scripts: Scripts, events: Events, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "paused"})
-    ticket = (await join(scripts, event_id, "u1"))[1]
+    ticket = await joined(scripts, event_id, "u1")
     k = EventKeys(event_id)
     await redis.zadd(k.seen, {ticket: 1})
-    assert await scripts.touch([k.seen], [ticket, new_ticket(event_id)]) == 1
+    assert await scripts.touch(k, [ticket, new_ticket(event_id)]) == 1
     assert (await redis.zscore(k.seen, ticket) or 0) > 1
     assert await redis.zcard(k.seen) == 1
-    assert await scripts.touch([k.seen], []) == 0
+    assert await scripts.touch(k, []) == 0
 
 
 async def test_redeem_and_release_replies(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
     await events.put(event_id, {"status": "open", "session_ttl_seconds": 30})
-    ticket = (await join(scripts, event_id, "u1"))[1]
+    ticket = await joined(scripts, event_id, "u1")
     await promote(scripts, event_id, "me", budget=1)
     k = EventKeys(event_id)
-    jti = json.loads(await redis.hget(k.tickets, ticket) or "{}")["jti"]
-    redeem_keys = [k.tickets, k.pending, k.active, k.stats, k.settings, k.done]
-    assert await scripts.redeem(redeem_keys, [ticket, "wrong"]) == ["invalid"]
-    assert await scripts.redeem(redeem_keys, [new_ticket(event_id), jti]) == ["invalid"]
-    ok = await scripts.redeem(redeem_keys, [ticket, jti])
-    assert ok[0] == "ok"
-    assert await redis.zscore(k.active, ticket) == int(ok[1])
-    assert await scripts.redeem(redeem_keys, [ticket, jti]) == ["used"]
-    assert await scripts.release([k.active, k.tickets], [ticket]) == 1
-    assert await scripts.release([k.active, k.tickets], [ticket]) == 0
-    assert json.loads(await redis.hget(k.tickets, ticket) or "{}")["released"] == 1
+    jti = (await record(redis, event_id, ticket)).jti
+    assert jti is not None
+    assert await scripts.redeem(k, ticket, "wrong") == Redeemed("invalid")
+    assert await scripts.redeem(k, new_ticket(event_id), jti) == Redeemed("invalid")
+    ok = await scripts.redeem(k, ticket, jti)
+    assert ok.outcome == "ok"
+    assert await redis.zscore(k.active, ticket) == ok.session_expires_ms
+    redeemed = await record(redis, event_id, ticket)
+    assert redeemed.stored == "redeemed" and redeemed.session_expires_ms == ok.session_expires_ms
+    assert redeemed.redeemed_ms is not None and redeemed.session_expires_ms - redeemed.redeemed_ms == 30_000
+    assert await scripts.redeem(k, ticket, jti) == Redeemed("used")
+    assert await scripts.release(k, ticket) is True
+    assert await scripts.release(k, ticket) is False
+    assert (await record(redis, event_id, ticket)).released
+
+
+# --- the scripts against the schemas they share with Python ------------------------
+
+
+def _written_record_fields(lua: str) -> set[str]:
+    """Every field a script writes into a ticket record: `rec.x =`, `r.x =`, `record.x =`, `{x = ...}`."""
+    assigned = set(re.findall(r"\b(?:rec|r|record)\.(\w+)\s*=[^=]", lua))
+    literal = re.search(r"local record = \{(.*?)\}", lua)
+    if literal:
+        assigned |= set(re.findall(r"(\w+)\s*=", literal.group(1)))
+    return assigned
+
+
+def test_every_record_field_the_scripts_write_is_in_the_schema_and_decoded() -> None:
+    written = {name: _written_record_fields(source(name)) for name in NAMES}
+    assert written["join"] >= {"s", "o", "u", "j", "jti", "p"}  # the parse finds what join writes
+    everything = set().union(*written.values())
+    assert everything == set(RECORD_FIELDS), "RECORD_FIELDS and the scripts disagree"
+    full = {"s": "redeemed", "o": 1, "u": "u", "j": 1, "jti": "t", "p": 1, "a": 2, "x": 3, "r": 4, "sx": 5, "f": 6}
+    decoded = TicketRecord.decode(json.dumps({**full, "released": 1}))
+    assert all(getattr(decoded, f.name) not in (None, False, 0) for f in fields(TicketRecord))
+
+
+def test_the_scripts_fall_back_to_the_settings_defaults() -> None:
+    """Events always write every setting, but a script's fallback must still be the same default."""
+    defaults = EventSettings.defaults("x").to_json()
+    found = 0
+    for name in NAMES:
+        for value, field in re.findall(r'or "([^"]*)"\)? -- default: (\w+)', source(name)):
+            assert value == str(defaults[field]), f"{name}.lua: {field} defaults to {value}"
+            found += 1
+    assert found >= 6
+
+
+def test_the_post_opening_order_is_passed_to_join_not_repeated() -> None:
+    assert "1099511627776" not in source("join") and "ARGV[6]" in source("join")

@@ -15,6 +15,8 @@ from redis.asyncio.client import PubSub
 from waiting_room.promoter import Promoter, TickResult
 from waiting_room.store import keys
 
+from .waiting import until
+
 
 async def ticks(promoter: Promoter, n: int) -> list[list[TickResult]]:
     """`n` ticks a tick apart (the token bucket fills with time, so ticks back to back admit nothing)."""
@@ -79,6 +81,10 @@ class BusRecorder:
             message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
             if message is not None:
                 self.messages.append(json.loads(message["data"]))
+
+    async def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
+        """Until the recorded messages satisfy `predicate` (publish to deliver is asynchronous)."""
+        await until(predicate, what)
 
     def advances(self, event: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("type") == "advance" and m.get("event") == event]

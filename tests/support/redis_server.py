@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import redis as redis_sync
+from redis.asyncio import Redis
 
+from waiting_room.core.tickets import TicketRecord
 from waiting_room.store.embedded import EmbeddedRedis
 from waiting_room.store.keys import EventKeys
 
@@ -19,7 +19,14 @@ def start_redis(data_dir: Path) -> EmbeddedRedis:
     return server
 
 
-def records(client: redis_sync.Redis, event: str) -> dict[str, dict[str, Any]]:
+def records(client: redis_sync.Redis, event: str) -> dict[str, TicketRecord]:
     """Every ticket record of `event`, decoded (for assertions on what the scripts wrote)."""
     raw: dict[str, str] = client.hgetall(EventKeys(event).tickets)  # type: ignore[assignment]
-    return {ticket: json.loads(value) for ticket, value in raw.items()}
+    return {ticket: TicketRecord.decode(value) for ticket, value in raw.items()}
+
+
+async def record(client: Redis, event: str, ticket: str) -> TicketRecord:
+    """One ticket's record, decoded; the ticket must exist."""
+    raw = await client.hget(EventKeys(event).tickets, ticket)
+    assert raw is not None, f"no record for {ticket}"
+    return TicketRecord.decode(raw)

@@ -40,18 +40,50 @@ def is_event_id(value: str) -> bool:
     return EVENT_ID.fullmatch(value) is not None
 
 
+# The ticket record: one JSON object per ticket in the event's `tickets` hash, written only by the Lua
+# scripts (join, promote, redeem, release) and read only through TicketRecord. Field -> meaning; a test
+# checks that every field the scripts write is listed here and decoded below.
+RECORD_FIELDS: dict[str, str] = {
+    "s": "state the scripts last wrote: waiting, admitted, redeemed, expired or removed (join, promote, redeem)",
+    "o": "join sequence number (join)",
+    "u": "the wr_uid that joined, so trimming the record also frees the uid (join)",
+    "j": "joined at, ms (join)",
+    "jti": "the id its admission token carries; one per ticket, so it redeems once (join)",
+    "p": "1 when it joined before opens_at (join)",
+    "a": "admitted at, ms (promote)",
+    "x": "token expires at, ms (promote)",
+    "r": "redeemed at, ms (redeem)",
+    "sx": "session expires at, ms; set to the release time by release (redeem, release)",
+    "f": "finished (expired or removed) at, ms (promote)",
+    "released": "1 when the holder released the session early (release)",
+}
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What an admitted record says about its token (times in ms, as the scripts write them)."""
+
+    jti: str
+    admitted_ms: int
+    expires_ms: int
+
+
 @dataclass(frozen=True)
 class TicketRecord:
-    """What Redis keeps of one ticket (times in ms, as the scripts write them)."""
+    """What Redis keeps of one ticket (see RECORD_FIELDS; times in ms, as the scripts write them)."""
 
     stored: str  # the state the scripts last wrote
     order: int
     joined_ms: int
+    uid: str | None = None
+    jti: str | None = None
     pre_queue: bool = False
     admitted_ms: int | None = None
     token_expires_ms: int | None = None
-    jti: str | None = None
+    redeemed_ms: int | None = None
     session_expires_ms: int | None = None
+    finished_ms: int | None = None
+    released: bool = False
 
     @classmethod
     def decode(cls, raw: str | bytes) -> TicketRecord:
@@ -60,18 +92,23 @@ class TicketRecord:
             stored=str(data["s"]),
             order=int(data.get("o", 0)),
             joined_ms=int(data.get("j", 0)),
+            uid=data.get("u"),
+            jti=data.get("jti"),
             pre_queue=bool(data.get("p")),
             admitted_ms=_int(data.get("a")),
             token_expires_ms=_int(data.get("x")),
-            jti=data.get("jti"),
+            redeemed_ms=_int(data.get("r")),
             session_expires_ms=_int(data.get("sx")),
+            finished_ms=_int(data.get("f")),
+            released=bool(data.get("released")),
         )
 
     @property
-    def admission(self) -> tuple[str, int, int]:
-        """(jti, admitted, token expiry in ms) of an admitted record."""
-        assert self.jti and self.admitted_ms is not None and self.token_expires_ms is not None
-        return self.jti, self.admitted_ms, self.token_expires_ms
+    def admission(self) -> Admission | None:
+        """The admission of a record that was ever admitted, else None."""
+        if self.jti is None or self.admitted_ms is None or self.token_expires_ms is None:
+            return None
+        return Admission(self.jti, self.admitted_ms, self.token_expires_ms)
 
     def state(self, now_ms: int, opens_at: float | None) -> TicketState:
         """The state as seen now: a token past its expiry is expired before the promoter says so."""

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from waiting_room.core.tickets import Admission
+
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 LEEWAY_SECONDS = 0
 
@@ -45,6 +47,19 @@ class Claims:
     jti: str
     issued_at: int
     expires_at: int
+
+    @classmethod
+    def of(cls, issuer: str, event: str, ticket: str, admission: Admission) -> Claims:
+        """What an admission's token says. One rounding of the scripts' milliseconds, used by every path
+        (status, socket connect, the `advance` fan-out), so every process mints the same token."""
+        return cls(
+            issuer=issuer,
+            event=event,
+            ticket=ticket,
+            jti=admission.jti,
+            issued_at=admission.admitted_ms // 1000,
+            expires_at=admission.expires_ms // 1000,
+        )
 
     def to_jwt(self) -> dict[str, Any]:
         return {

@@ -20,7 +20,7 @@ from waiting_room.core.states import EventStatus, TicketState
 from waiting_room.core.tickets import SHUFFLE_RANGE, TicketRecord, event_of, new_ticket
 from waiting_room.core.tokens import Claims
 from waiting_room.store.keys import EventKeys
-from waiting_room.store.scripts import Scripts
+from waiting_room.store.scripts import AlreadyJoined, Joined, JoinRefused, Scripts
 
 
 class QueueError(Exception):
@@ -77,38 +77,41 @@ class Queue:
     async def join(self, event: str, uid: str) -> tuple[TicketView, bool]:
         """The caller's ticket for `event` and whether it is new (idempotent per uid)."""
         k = EventKeys(event)
-        keys = [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen]
         replace = ""
         for _ in range(3):
-            args: list[str | int] = [new_ticket(event), uid, self.shuffle(), replace, secrets.token_urlsafe(16)]
-            reply = await self.scripts.join(keys, args)
-            kind = reply[0]
-            if kind == "unknown_event":
+            reply = await self.scripts.join(
+                k,
+                ticket=new_ticket(event),
+                uid=uid,
+                shuffle=self.shuffle(),
+                replace=replace,
+                jti=secrets.token_urlsafe(16),
+            )
+            if isinstance(reply, JoinRefused) and reply.reason == "unknown_event":
                 raise QueueError(404, "unknown_event", f"there is no event {event!r}")
-            if kind == "event_closed":
+            if isinstance(reply, JoinRefused):
                 raise QueueError(409, "event_closed", f"event {event!r} takes no more joins")
-            if kind == "existing":
-                view = await self.status(reply[1])
+            if isinstance(reply, AlreadyJoined):
+                view = await self.status(reply.ticket)
                 if view is not None and not view.state.finished:
                     return view, False
-                replace = reply[1]  # finished: this browser gets a new place at the back
+                replace = reply.ticket  # finished: this browser gets a new place at the back
                 continue
             return self._joined(event, reply), True
         raise QueueError(503, "unavailable", "could not join, try again")
 
     @staticmethod
-    def _joined(event: str, reply: list[Any]) -> TicketView:
-        _, ticket, rank, waiting, served, pre, observed, status, opens_at = reply
-        position = None if pre else int(rank) + 1
+    def _joined(event: str, reply: Joined) -> TicketView:
+        position = None if reply.pre_queue else reply.rank + 1
         return TicketView(
-            ticket=ticket,
+            ticket=reply.ticket,
             event=event,
-            state=TicketState.PRE_QUEUE if pre else TicketState.WAITING,
+            state=TicketState.PRE_QUEUE if reply.pre_queue else TicketState.WAITING,
             position=position,
-            waiting=int(waiting),
-            served_total=int(served),
-            opens_at=_float(opens_at),
-            eta_seconds=eta.eta_seconds(position, float(observed), status == EventStatus.OPEN),
+            waiting=reply.waiting,
+            served_total=reply.served_total,
+            opens_at=reply.opens_at,
+            eta_seconds=eta.eta_seconds(position, reply.observed_rate, reply.status is EventStatus.OPEN),
         )
 
     async def status(self, ticket: str, *, touch: bool = True) -> TicketView | None:
@@ -126,7 +129,7 @@ class Queue:
             pipe.hgetall(k.settings)
             pipe.time()
             if touch:
-                self.scripts.queue(pipe, self.scripts.touch, [k.seen], [ticket])
+                self.scripts.queue_touch(pipe, k, [ticket])
 
         replies = await self.scripts.pipeline(self.redis, build, transaction=True)
         raw, rank, waiting, (served, observed), settings_raw, time_reply = replies[:6]
@@ -138,9 +141,10 @@ class Queue:
         state = record.state(now_ms, settings.opens_at)
         position = rank + 1 if rank is not None and state is TicketState.WAITING else None
         admitting = settings.status is EventStatus.OPEN
+        admission = record.admission
         claims = None
-        if state is TicketState.ADMITTED:
-            claims = self.claims(event, ticket, *record.admission)
+        if state is TicketState.ADMITTED and admission is not None:
+            claims = Claims.of(self.issuer, event, ticket, admission)
         return TicketView(
             ticket=ticket,
             event=event,
@@ -154,32 +158,16 @@ class Queue:
             redirect=settings.target_url if claims else None,
         )
 
-    def claims(self, event: str, ticket: str, jti: str, admitted_ms: int, expires_ms: int) -> Claims:
-        """What an admission's token says. One rounding of the scripts' milliseconds, used by every
-        path (status, socket connect, the `advance` fan-out), so every process mints the same token."""
-        return Claims(
-            issuer=self.issuer,
-            event=event,
-            ticket=ticket,
-            jti=jti,
-            issued_at=admitted_ms // 1000,
-            expires_at=expires_ms // 1000,
-        )
-
     async def redeem(self, claims: Claims) -> float:
         """Mark the ticket redeemed once; returns the session's expiry (unix seconds)."""
         if event_of(claims.ticket) != claims.event:
             raise QueueError(401, "invalid_token", "the token's audience does not match its ticket")
-        k = EventKeys(claims.event)
-        reply = await self.scripts.redeem(
-            [k.tickets, k.pending, k.active, k.stats, k.settings, k.done], [claims.ticket, claims.jti]
-        )
-        outcome = reply[0]
-        if outcome == "ok":
-            return int(reply[1]) / 1000
-        if outcome == "used":
+        reply = await self.scripts.redeem(EventKeys(claims.event), claims.ticket, claims.jti)
+        if reply.outcome == "ok" and reply.session_expires_ms is not None:
+            return reply.session_expires_ms / 1000
+        if reply.outcome == "used":
             raise QueueError(409, "token_used", "this admission token has already been used")
-        if outcome == "expired":
+        if reply.outcome == "expired":
             raise QueueError(401, "token_expired", "the admission token has expired")
         raise QueueError(401, "invalid_token", "the token does not match an admitted ticket")
 
@@ -187,8 +175,7 @@ class Queue:
         event = event_of(ticket)
         if event is None:
             return False
-        k = EventKeys(event)
-        return bool(await self.scripts.release([k.active, k.tickets], [ticket]))
+        return await self.scripts.release(EventKeys(event), ticket)
 
     async def session(self, ticket: str) -> float | None:
         """The expiry (unix seconds) of the live session a redeemed ticket holds, else None."""

@@ -1,11 +1,16 @@
-"""The Lua scripts, read from the package once and registered with a client.
+"""The Lua scripts, each behind one typed wrapper that owns its KEYS order, its ARGV and its reply.
+
+Nothing outside this module builds a script's KEYS or indexes its reply: a
+call site passes an event's keys and named arguments and gets a named type
+back. The KEYS/ARGV lists at the top of each .lua file are the same as the
+ones built here (tests/store/test_lua_scripts.py calls every wrapper).
 
 Called on their own, redis-py's Script objects send EVALSHA and load the
 source on NOSCRIPT. Inside a pipeline redis-py would instead send SCRIPT
 EXISTS before every pipeline, one more round trip on every tick, refresh
-and status poll; `pipeline()` below queues a bare EVALSHA and loads the
-scripts only when Redis says it has forgotten them (after a restart), then
-runs the pipeline again.
+and status poll; the `queue_*` methods below add a bare EVALSHA, and
+`pipeline()` loads the scripts only when Redis says it has forgotten them
+(after a restart), then runs the pipeline again.
 """
 
 from __future__ import annotations
@@ -13,38 +18,207 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from waiting_room.core.states import EventStatus
+from waiting_room.core.tickets import SHUFFLE_RANGE
+from waiting_room.store.keys import EventKeys
+
+NAMES = ("join", "promote", "redeem", "release", "touch")
+
 
 def source(name: str) -> str:
     return resources.files("waiting_room.store").joinpath("lua", f"{name}.lua").read_text()
 
 
+# --- replies ------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
+class Joined:
+    """join.lua issued a new ticket."""
+
+    ticket: str
+    rank: int
+    waiting: int
+    served_total: int
+    pre_queue: bool
+    observed_rate: float
+    status: EventStatus
+    opens_at: float | None
+
+
+@dataclass(frozen=True)
+class AlreadyJoined:
+    """This wr_uid already holds `ticket` (and it was not the one offered for replacement)."""
+
+    ticket: str
+
+
+@dataclass(frozen=True)
+class JoinRefused:
+    reason: Literal["unknown_event", "event_closed"]
+
+
+JoinReply = Joined | AlreadyJoined | JoinRefused
+
+
+@dataclass(frozen=True)
+class PromoteArgs:
+    """What a promoter tells promote.lua about one event."""
+
+    owner: str  # fencing: nothing is written unless this id holds the lease
+    lease_ms: int
+    budget: int  # most tickets the rate allows this tick
+    observed_rate: float | None  # per minute; None keeps the stored one
+    channel: str  # where the `advance` message goes
+    last_published: str  # "served:waiting" of the last message published, to skip unchanged ticks
+    batch: int  # most tickets expired / removed / trimmed per tick
+    keep_finished_ms: int
+
+
+@dataclass(frozen=True)
+class Promoted:
+    """One event's tick; `leading` False means another promoter holds the lease and nothing was done."""
+
+    leading: bool
+    admitted: int = 0
+    served_total: int = 0
+    waiting: int = 0
+    status: EventStatus = EventStatus.OPEN
+    rate_per_minute: float = 0.0
+    opens_at: float | None = None
+    published: bool = False
+    pre_open: bool = False
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    outcome: Literal["ok", "invalid", "used", "expired"]
+    session_expires_ms: int | None = None
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+def _join_reply(reply: list[Any]) -> JoinReply:
+    kind = reply[0]
+    if kind in ("unknown_event", "event_closed"):
+        return JoinRefused(kind)
+    if kind == "existing":
+        return AlreadyJoined(str(reply[1]))
+    _, ticket, rank, waiting, served, pre, observed, status, opens_at = reply
+    return Joined(
+        ticket=str(ticket),
+        rank=int(rank),
+        waiting=int(waiting),
+        served_total=int(served),
+        pre_queue=bool(int(pre)),
+        observed_rate=float(observed or 0),
+        status=EventStatus(status),
+        opens_at=_float(opens_at),
+    )
+
+
+def promote_reply(reply: list[Any]) -> Promoted:
+    if int(reply[0]) == 0:
+        return Promoted(leading=False)
+    _, admitted, served, waiting, status, rate, opens_at, published, pre_open = reply
+    return Promoted(
+        leading=True,
+        admitted=int(admitted),
+        served_total=int(served),
+        waiting=int(waiting),
+        status=EventStatus(status),
+        rate_per_minute=float(rate),
+        opens_at=_float(opens_at),
+        published=bool(int(published)),
+        pre_open=bool(int(pre_open)),
+    )
+
+
+def _redeem_reply(reply: list[Any]) -> Redeemed:
+    outcome = reply[0]
+    if outcome == "ok":
+        return Redeemed("ok", int(reply[1]))
+    return Redeemed(outcome if outcome in ("used", "expired") else "invalid")
+
+
+# --- the wrappers -------------------------------------------------------------
+
+
 class Scripts:
-    join: AsyncScript
-    promote: AsyncScript
-    redeem: AsyncScript
-    release: AsyncScript
-    touch: AsyncScript
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._scripts: dict[str, AsyncScript] = {name: redis.register_script(source(name)) for name in NAMES}
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
-        return cls(**{name: redis.register_script(source(name)) for name in cls.__dataclass_fields__})
+        return cls(redis)
 
-    @staticmethod
-    def queue(pipe: Pipeline, script: AsyncScript, keys: Sequence[str], args: Sequence[str | int | float]) -> None:
-        """Queue a bare EVALSHA (no SCRIPT EXISTS first); run the pipeline with `pipeline()`."""
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    async def join(self, k: EventKeys, *, ticket: str, uid: str, shuffle: int, replace: str, jti: str) -> JoinReply:
+        """Issue `ticket` to `uid` unless it holds one (`replace`: its finished ticket, which may go)."""
+        reply = await self._scripts["join"](
+            [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen],
+            [ticket, uid, shuffle, replace, jti, SHUFFLE_RANGE],
+        )
+        return _join_reply(reply)
+
+    def queue_promote(self, pipe: Pipeline, k: EventKeys, args: PromoteArgs) -> None:
+        """Add one event's tick to `pipe`; read its reply with `promote_reply`."""
+        observed = "" if args.observed_rate is None else f"{args.observed_rate:.3f}"
+        self._queue(
+            pipe,
+            "promote",
+            [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids],
+            [
+                args.owner,
+                args.lease_ms,
+                args.budget,
+                observed,
+                args.channel,
+                args.last_published,
+                args.batch,
+                args.keep_finished_ms,
+            ],
+        )
+
+    async def promote(self, k: EventKeys, args: PromoteArgs) -> Promoted:
+        """One event's tick on its own (the promoter pipelines them with `queue_promote`)."""
+        [reply] = await self.pipeline(self._redis, lambda pipe: self.queue_promote(pipe, k, args), transaction=False)
+        return promote_reply(reply)
+
+    async def redeem(self, k: EventKeys, ticket: str, jti: str) -> Redeemed:
+        reply = await self._scripts["redeem"](
+            [k.tickets, k.pending, k.active, k.stats, k.settings, k.done], [ticket, jti]
+        )
+        return _redeem_reply(reply)
+
+    async def release(self, k: EventKeys, ticket: str) -> bool:
+        """True if a live session was released."""
+        return bool(await self._scripts["release"]([k.active, k.tickets], [ticket]))
+
+    async def touch(self, k: EventKeys, tickets: Sequence[str]) -> int:
+        """Mark waiting tickets as seen now; returns how many were still waiting."""
+        return int(await self._scripts["touch"]([k.seen], list(tickets)))
+
+    def queue_touch(self, pipe: Pipeline, k: EventKeys, tickets: Sequence[str]) -> None:
+        self._queue(pipe, "touch", [k.seen], tickets)
+
+    # --- pipelines --------------------------------------------------------------
+
+    def _queue(self, pipe: Pipeline, name: str, keys: Sequence[str], args: Sequence[str | int | float]) -> None:
+        """A bare EVALSHA (no SCRIPT EXISTS first); run the pipeline with `pipeline()`."""
+        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
 
     async def load(self) -> None:
-        for name in self.__dataclass_fields__:
-            script: AsyncScript = getattr(self, name)
+        for script in self._scripts.values():
             await script.registered_client.script_load(script.script)
 
     async def pipeline(

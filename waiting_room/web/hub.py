@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 from waiting_room.core import messages
 from waiting_room.core.event_settings import EventSettings
 from waiting_room.core.states import CloseCode, EventStatus, TicketState
-from waiting_room.core.tickets import TicketRecord, event_of
+from waiting_room.core.tickets import Admission, TicketRecord, event_of
 from waiting_room.core.tokens import Claims, Signer
 from waiting_room.store import keys
 from waiting_room.store.keys import EventKeys
@@ -188,7 +188,7 @@ class Hub:
                 for conn in group:
                     pipe.hget(k.tickets, conn.ticket)
                     pipe.zrank(k.line, conn.ticket)
-                self.scripts.queue(pipe, self.scripts.touch, [k.seen], [c.ticket for c in group])
+                self.scripts.queue_touch(pipe, k, [c.ticket for c in group])
                 if arriving:
                     pipe.hgetall(k.notice)
                     pipe.hgetall(keys.GLOBAL_NOTICE)
@@ -222,8 +222,9 @@ class Hub:
             return
         record = TicketRecord.decode(raw)
         state = record.state(int(time.time() * 1000), room.opens_at)
-        if state is TicketState.ADMITTED:
-            self._admit(room, conn, self.queue.claims(room.event, conn.ticket, *record.admission))
+        admission = record.admission
+        if state is TicketState.ADMITTED and admission is not None:
+            self._admit(room, conn, Claims.of(self.signer.issuer, room.event, conn.ticket, admission))
         elif state.finished:
             conn.close(CloseCode.NOT_WAITING)
         elif state is TicketState.PRE_QUEUE:
@@ -255,7 +256,7 @@ class Hub:
                 await self._load(picked)
             if room.departed:
                 departed, room.departed = room.departed, []
-                await self.scripts.touch([EventKeys(event).seen], departed)
+                await self.scripts.touch(EventKeys(event), departed)
             await self.redis.hset(EventKeys(event).conns, self.id, f"{len(room.conns)}:{now_ms}")
             if not room.conns and self.rooms.get(event) is room:  # (re-checked after the await)
                 del self.rooms[event]
@@ -319,7 +320,8 @@ class Hub:
         for ticket, admitted_ms, expires_ms, jti in messages.as_list(message.get("admitted")):
             conn = room.conns.get(ticket)
             if conn is not None:
-                self._admit(room, conn, self.queue.claims(room.event, ticket, jti, admitted_ms, expires_ms))
+                admission = Admission(jti, admitted_ms, expires_ms)
+                self._admit(room, conn, Claims.of(self.signer.issuer, room.event, ticket, admission))
         for ticket in self._finished(message):
             conn = room.conns.get(ticket)
             if conn is not None:

@@ -9,20 +9,19 @@
 -- KEYS[7] seen       zset   waiting ticket -> last seen (ms)
 -- ARGV[1] ticket     the new ticket id, used only if a new ticket is issued
 -- ARGV[2] uid        the caller's wr_uid
--- ARGV[3] shuffle    random integer in [0, 2^40): the order of a pre-queue ticket
+-- ARGV[3] shuffle    random integer in [0, post_open): the order of a pre-queue ticket
 -- ARGV[4] replace    a ticket of this uid that has finished and may be replaced, or ""
 -- ARGV[5] jti        random id its admission token will carry (one per ticket: it redeems once)
+-- ARGV[6] post_open  2^40 (tickets.SHUFFLE_RANGE): every post-opening order is above every pre-queue one
 --
 -- Returns {"unknown_event"} | {"event_closed"} | {"existing", ticket}
 --       | {"new", ticket, rank, waiting, served_total, pre_queue(0|1), observed_rate, status, opens_at}
-
-local POST_OPEN = 1099511627776 -- 2^40 (tickets.SHUFFLE_RANGE): every post-opening order is above every pre-queue one
 
 local settings = redis.call("HMGET", KEYS[1], "status", "opens_at")
 if redis.call("EXISTS", KEYS[1]) == 0 then
   return {"unknown_event"}
 end
-local status = settings[1] or "open"
+local status = settings[1] or "open" -- default: status
 if status == "sold_out" or status == "closed" then
   return {"event_closed"}
 end
@@ -42,7 +41,7 @@ local score
 if pre then
   score = ARGV[3]
 else
-  score = string.format("%.0f", POST_OPEN + seq)
+  score = string.format("%.0f", tonumber(ARGV[6]) + seq)
 end
 local ticket = ARGV[1]
 redis.call("ZADD", KEYS[3], score, ticket)

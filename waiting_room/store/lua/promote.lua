@@ -37,10 +37,10 @@ local event = string.match(KEYS[1], "{(.-)}")
 
 local s = redis.call("HMGET", KEYS[1], "status", "rate_per_minute", "max_active", "token_ttl_seconds",
   "abandon_after_seconds", "opens_at")
-local status = s[1] or "open"
-local max_active = tonumber(s[3] or "0")
-local token_ttl = tonumber(s[4] or "300")
-local abandon_after = tonumber(s[5] or "120")
+local status = s[1] or "open" -- default: status
+local max_active = tonumber(s[3] or "0") -- default: max_active
+local token_ttl = tonumber(s[4] or "300") -- default: token_ttl_seconds
+local abandon_after = tonumber(s[5] or "120") -- default: abandon_after_seconds
 local opens_at = tonumber(s[6] or "")
 local pre_open = opens_at ~= nil and now < opens_at * 1000
 
@@ -134,4 +134,5 @@ if #admitted > 0 or #removed > 0 or #expired > 0 or ARGV[6] ~= served .. ":" .. 
   }))
   published = 1
 end
-return {1, #admitted, served, waiting, status, s[2] or "600", s[6] or "", published, pre_open and 1 or 0}
+local rate = s[2] or "600" -- default: rate_per_minute
+return {1, #admitted, served, waiting, status, rate, s[6] or "", published, pre_open and 1 or 0}

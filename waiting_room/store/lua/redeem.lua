@@ -22,7 +22,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if rec.s == "expired" or (rec.s == "admitted" and now > tonumber(rec.x)) then return {"expired"} end
 if rec.s ~= "admitted" then return {"invalid"} end
 
-local ttl = tonumber(redis.call("HGET", KEYS[5], "session_ttl_seconds") or "600")
+local ttl = tonumber(redis.call("HGET", KEYS[5], "session_ttl_seconds") or "600") -- default: session_ttl_seconds
 rec.s = "redeemed"
 rec.r = now
 rec.sx = now + ttl * 1000
