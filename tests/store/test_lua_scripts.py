@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from support.promoting import BusRecorder
 from support.redis_server import record
 
+from waiting_room.core import messages
 from waiting_room.core.event_settings import EventSettings
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import RECORD_FIELDS, TicketRecord, new_ticket
@@ -101,19 +102,16 @@ async def test_promote_publishes_only_changes(redis: Redis, scripts: Scripts, ev
         quiet = await promote(scripts, event_id, "me", budget=0, last="2:1")
         assert (quiet.admitted, quiet.served_total, quiet.waiting, quiet.published) == (0, 2, 1, False)
         await events.post_notice(event_id, "marker", "info")  # published after both ticks
-        await bus.wait_for(lambda: any(m.get("type") == "notice" for m in bus.messages), "the marker")
-    [advance] = bus.advances(event_id)
-    assert [a[0] for a in advance["admitted"]] == tickets[:2]
-    assert (advance["served"], advance["waiting"], advance["status"]) == (2, 1, "open")
-    for ticket, admitted_ms, expires_ms, jti in advance["admitted"]:
-        found = await record(redis, event_id, ticket)
-        assert (found.stored, found.admitted_ms, found.token_expires_ms, found.jti) == (
-            "admitted",
-            admitted_ms,
-            expires_ms,
-            jti,
-        )
-        assert expires_ms - admitted_ms == 300_000  # the default token_ttl_seconds
+        await bus.wait_for(lambda: any(isinstance(m, messages.Notice) for m in bus.messages), "the marker")
+    [advance] = bus.advances(event_id)  # parsed by messages.parse: promote.lua writes the typed shape
+    assert [a.ticket for a in advance.admitted] == tickets[:2]
+    assert (advance.served, advance.waiting, advance.status) == (2, 1, EventStatus.OPEN)
+    assert (advance.removed, advance.expired) == ((), ())
+    for admitted in advance.admitted:
+        found = await record(redis, event_id, admitted.ticket)
+        assert found.stored == "admitted" and found.admission == admitted.admission
+        assert admitted.admission.expires_ms - admitted.admission.admitted_ms == 300_000  # default token_ttl
+        assert admitted.admission.admitted_ms == advance.at_ms
 
 
 async def test_promote_removes_at_most_a_batch_a_tick(

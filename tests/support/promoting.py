@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from waiting_room.core import messages
 from waiting_room.promoter import Promoter, TickResult
 from waiting_room.store import keys
 
@@ -61,7 +60,7 @@ class BusRecorder:
 
     def __init__(self, redis: Redis) -> None:
         self.pubsub: PubSub = redis.pubsub(ignore_subscribe_messages=True)
-        self.messages: list[dict[str, Any]] = []
+        self.messages: list[messages.BusMessage] = []
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> BusRecorder:
@@ -80,18 +79,20 @@ class BusRecorder:
         while True:
             message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
             if message is not None:
-                self.messages.append(json.loads(message["data"]))
+                parsed = messages.parse(message["data"])  # the one reader of the bus; raises if malformed
+                assert parsed is not None, f"a bus message of an unknown type: {message['data']}"
+                self.messages.append(parsed)
 
     async def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
         """Until the recorded messages satisfy `predicate` (publish to deliver is asynchronous)."""
         await until(predicate, what)
 
-    def advances(self, event: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m.get("type") == "advance" and m.get("event") == event]
+    def advances(self, event: str) -> list[messages.Advance]:
+        return [m for m in self.messages if isinstance(m, messages.Advance) and m.event == event]
 
     def admitted(self, event: str) -> list[str]:
         """Admitted tickets in the order the promoter admitted them."""
-        return [a[0] for m in self.advances(event) if isinstance(m["admitted"], list) for a in m["admitted"]]
+        return [a.ticket for m in self.advances(event) for a in m.admitted]
 
     def batches(self, event: str) -> list[list[str]]:
-        return [[a[0] for a in m["admitted"]] for m in self.advances(event) if isinstance(m["admitted"], list)]
+        return [[a.ticket for a in m.admitted] for m in self.advances(event) if m.admitted]

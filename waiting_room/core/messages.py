@@ -7,9 +7,11 @@ promoter <-> web). Both are JSON objects with a `type`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from waiting_room.core.states import EventStatus
+from waiting_room.core.tickets import Admission, event_of
 
 STATE_MESSAGES = {
     EventStatus.OPEN: "The line is moving.",
@@ -58,22 +60,147 @@ def latest_notice(*stored: dict[str, str]) -> dict[str, Any] | None:
 
 
 # --- bus (internal) -------------------------------------------------------
+#
+# What travels between processes on the bus, typed; `parse` is the one place a bus message is read,
+# `encode` (a method of each) the one place one is written, except `advance`, which promote.lua
+# publishes in the same atomic step as the admissions it reports (tests check the two agree).
 
 
-def bus_state(event: str, status: EventStatus) -> dict[str, Any]:
-    return {**state(status), "event": event}
+class MalformedMessage(ValueError):
+    """A bus message that does not have the shape of its type (another version, another publisher)."""
 
 
-def bus_notice(event: str | None, body: dict[str, Any]) -> dict[str, Any]:
-    """`event` None: for every event."""
-    return {**body, "event": event}
+@dataclass(frozen=True)
+class AdmittedTicket:
+    ticket: str
+    admission: Admission
 
 
-def bus_claim(ticket: str, conn: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Advance:
+    """One promoter tick of one event (promote.lua): who was admitted, who left, the new totals."""
+
+    event: str
+    served: int
+    waiting: int
+    status: EventStatus
+    observed_rate: float
+    admitted: tuple[AdmittedTicket, ...]
+    removed: tuple[str, ...]
+    expired: tuple[str, ...]
+    at_ms: int  # Redis time of the tick
+
+    @property
+    def finished(self) -> tuple[str, ...]:
+        """Tickets whose sockets are done (removed from the line, or their token expired)."""
+        return self.removed + self.expired
+
+    def encode(self) -> str:
+        return encode(
+            {
+                "type": "advance",
+                "event": self.event,
+                "served": self.served,
+                "waiting": self.waiting,
+                "status": str(self.status),
+                "observed_rate": self.observed_rate,
+                "admitted": [
+                    [a.ticket, a.admission.admitted_ms, a.admission.expires_ms, a.admission.jti] for a in self.admitted
+                ],
+                "removed": list(self.removed),
+                "expired": list(self.expired),
+                "at": self.at_ms,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """An operator changed an event's status; on the wire, the client's `state` message plus the event."""
+
+    event: str
+    status: EventStatus
+
+    def client_message(self) -> dict[str, Any]:
+        return state(self.status)
+
+    def encode(self) -> str:
+        return encode({**self.client_message(), "event": self.event})
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An operator's notice; `event` None: for every event. On the wire, the client's message plus the event."""
+
+    event: str | None
+    id: str
+    level: str
+    text: str
+    at: float
+
+    def client_message(self) -> dict[str, Any]:
+        return notice(self.id, self.level, self.text, self.at)
+
+    def encode(self) -> str:
+        return encode({**self.client_message(), "event": self.event})
+
+
+@dataclass(frozen=True)
+class Claim:
     """A socket for `ticket` opened somewhere: any other socket of that ticket is replaced (4001)."""
-    return {"type": "claim", "ticket": ticket, "conn": conn}
+
+    ticket: str
+    conn: str
+
+    @property
+    def event(self) -> str | None:
+        return event_of(self.ticket)
+
+    def encode(self) -> str:
+        return encode({"type": "claim", "ticket": self.ticket, "conn": self.conn})
 
 
-def as_list(value: Any) -> list[Any]:
+BusMessage = Advance | StateChange | Notice | Claim
+
+
+def parse(data: str | bytes) -> BusMessage | None:
+    """A bus message, typed; None for a type this version does not know. Raises MalformedMessage."""
+    try:
+        message = json.loads(data)
+        kind = message["type"]
+        if kind == "advance":
+            return Advance(
+                event=str(message["event"]),
+                served=int(message["served"]),
+                waiting=int(message["waiting"]),
+                status=EventStatus(message["status"]),
+                observed_rate=float(message.get("observed_rate") or 0),
+                admitted=tuple(
+                    AdmittedTicket(str(ticket), Admission(str(jti), int(admitted_ms), int(expires_ms)))
+                    for ticket, admitted_ms, expires_ms, jti in _list(message.get("admitted"))
+                ),
+                removed=tuple(str(t) for t in _list(message.get("removed"))),
+                expired=tuple(str(t) for t in _list(message.get("expired"))),
+                at_ms=int(message["at"]),
+            )
+        if kind == "state":
+            return StateChange(str(message["event"]), EventStatus(message["state"]))
+        if kind == "notice":
+            event = message.get("event")
+            return Notice(
+                None if event is None else str(event),
+                str(message["id"]),
+                str(message["level"]),
+                str(message["text"]),
+                float(message["at"]),
+            )
+        if kind == "claim":
+            return Claim(str(message["ticket"]), str(message["conn"]))
+        return None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise MalformedMessage(f"malformed bus message: {exc}") from None
+
+
+def _list(value: Any) -> list[Any]:
     """Lua's cjson encodes an empty table as {}: read it as an empty list."""
     return value if isinstance(value, list) else []

@@ -50,7 +50,7 @@ class Events:
             pipe.hset(k.settings, mapping=dict(settings.to_redis()))  # type: ignore[arg-type]
             pipe.sadd(keys.EVENTS, event)
             if current is None or current.status != settings.status:
-                pipe.publish(keys.BUS, messages.encode(messages.bus_state(event, settings.status)))
+                pipe.publish(keys.BUS, messages.StateChange(event, settings.status).encode())
             await pipe.execute()
         return settings, current is None
 
@@ -62,12 +62,13 @@ class Events:
 
     async def post_notice(self, event: str | None, text: str, level: str) -> dict[str, Any]:
         """Store as the latest notice (of one event, or of all) and push it to every socket."""
-        body = messages.notice(secrets.token_urlsafe(8), level, text, round(time.time(), 3))
+        notice = messages.Notice(event, secrets.token_urlsafe(8), level, text, round(time.time(), 3))
+        body = notice.client_message()
         key = EventKeys(event).notice if event else keys.GLOBAL_NOTICE
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping={k: str(v) for k, v in body.items()})
-            pipe.publish(keys.BUS, messages.encode(messages.bus_notice(event, body)))
+            pipe.publish(keys.BUS, notice.encode())
             await pipe.execute()
         return {k: v for k, v in body.items() if k != "type"}
 

@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -33,8 +30,8 @@ from redis.exceptions import RedisError
 
 from waiting_room.core import messages
 from waiting_room.core.event_settings import EventSettings
-from waiting_room.core.states import CloseCode, EventStatus, TicketState
-from waiting_room.core.tickets import Admission, TicketRecord, event_of
+from waiting_room.core.states import CloseCode, TicketState
+from waiting_room.core.tickets import TicketRecord
 from waiting_room.core.tokens import Claims, Signer
 from waiting_room.store import keys
 from waiting_room.store.keys import EventKeys
@@ -193,7 +190,7 @@ class Hub:
                     pipe.hgetall(k.notice)
                     pipe.hgetall(keys.GLOBAL_NOTICE)
                     for conn in group:
-                        pipe.publish(keys.BUS, messages.encode(messages.bus_claim(conn.ticket, conn.id)))
+                        pipe.publish(keys.BUS, messages.Claim(conn.ticket, conn.id).encode())
 
             replies = await self.scripts.pipeline(self.redis, build, transaction=True)
             settings_raw, (served, observed), waiting = replies[:3]
@@ -293,71 +290,59 @@ class Hub:
 
     def dispatch(self, data: str) -> None:
         """One bus message; a malformed one (another version, another publisher) is logged, never fatal."""
-        handlers = {
-            "advance": self._on_advance,
-            "claim": self._on_claim,
-            "state": self._on_state,
-            "notice": self._on_notice,
-        }
         try:
-            message = json.loads(data)
-            handler = handlers.get(message["type"])
-            if handler is not None:
-                handler(message)
-        except (ValueError, KeyError, TypeError, AttributeError):
+            message = messages.parse(data)
+        except messages.MalformedMessage:
             log.warning("ignoring a malformed bus message: %.200s", data)
+            return
+        if isinstance(message, messages.Advance):
+            self._on_advance(message)
+        elif isinstance(message, messages.Claim):
+            self._on_claim(message)
+        elif isinstance(message, messages.StateChange):
+            self._on_state(message)
+        elif isinstance(message, messages.Notice):
+            self._on_notice(message)
 
-    def _on_advance(self, message: dict[str, Any]) -> None:
-        room = self.rooms.get(message.get("event", ""))
+    def _on_advance(self, message: messages.Advance) -> None:
+        room = self.rooms.get(message.event)
         if room is None:
             return
-        self.stats.fanout_lag.append(time.time() - message["at"] / 1000)
-        room.served = max(room.served, int(message["served"]))
-        room.waiting = int(message["waiting"])
-        room.observed_rate = float(message.get("observed_rate") or 0)
-        with contextlib.suppress(ValueError):
-            room.status = EventStatus(message.get("status", room.status))
-        for ticket, admitted_ms, expires_ms, jti in messages.as_list(message.get("admitted")):
-            conn = room.conns.get(ticket)
+        self.stats.fanout_lag.append(time.time() - message.at_ms / 1000)
+        room.served = max(room.served, message.served)
+        room.waiting = message.waiting
+        room.observed_rate = message.observed_rate
+        room.status = message.status
+        for admitted in message.admitted:
+            conn = room.conns.get(admitted.ticket)
             if conn is not None:
-                admission = Admission(jti, admitted_ms, expires_ms)
-                self._admit(room, conn, Claims.of(self.signer.issuer, room.event, ticket, admission))
-        for ticket in self._finished(message):
+                self._admit(room, conn, Claims.of(self.signer.issuer, room.event, admitted.ticket, admitted.admission))
+        for ticket in message.finished:
             conn = room.conns.get(ticket)
             if conn is not None:
                 conn.close(CloseCode.NOT_WAITING)
         for conn in room.conns.values():
             conn.position_changed()
 
-    @staticmethod
-    def _finished(message: dict[str, Any]) -> Iterable[str]:
-        yield from messages.as_list(message.get("removed"))
-        yield from messages.as_list(message.get("expired"))
-
-    def _on_claim(self, message: dict[str, Any]) -> None:
-        ticket = str(message.get("ticket", ""))
-        room = self.rooms.get(event_of(ticket) or "")
-        conn = room.conns.get(ticket) if room else None
-        if conn is not None and conn.id != message.get("conn"):
+    def _on_claim(self, message: messages.Claim) -> None:
+        room = self.rooms.get(message.event or "")
+        conn = room.conns.get(message.ticket) if room else None
+        if conn is not None and conn.id != message.conn:
             conn.close(CloseCode.REPLACED)
 
-    def _on_state(self, message: dict[str, Any]) -> None:
-        room = self.rooms.get(message.get("event", ""))
+    def _on_state(self, message: messages.StateChange) -> None:
+        room = self.rooms.get(message.event)
         if room is None:
             return
-        try:
-            room.status = EventStatus(message["state"])
-        except (KeyError, ValueError):
-            return
-        body = messages.state(room.status)
+        room.status = message.status
+        body = message.client_message()
         for conn in room.conns.values():
             conn.send(body)
             conn.position_changed()  # the ETA changes with the status
 
-    def _on_notice(self, message: dict[str, Any]) -> None:
-        event = message.get("event")
-        body: dict[str, Any] = {k: message[k] for k in ("type", "id", "level", "text", "at") if k in message}
-        rooms = self.rooms.values() if event is None else filter(None, [self.rooms.get(event)])
+    def _on_notice(self, message: messages.Notice) -> None:
+        body = message.client_message()
+        rooms = self.rooms.values() if message.event is None else filter(None, [self.rooms.get(message.event)])
         for room in rooms:
             for conn in room.conns.values():
                 conn.send(body)
