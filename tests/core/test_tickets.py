@@ -9,7 +9,6 @@ import string
 
 import pytest
 
-from waiting_room.core.states import TicketState
 from waiting_room.core.tickets import TicketRecord, event_of, is_event_id, new_ticket
 
 URLSAFE = string.ascii_letters + string.digits + "-_"
@@ -139,48 +138,3 @@ def test_decode_reads_lua_numbers_written_as_floats() -> None:
     record = TicketRecord.decode('{"s":"admitted","o":3.0,"j":1.7e12,"x":1.7000000004e12,"p":0}')
     assert (record.order, record.joined_ms, record.token_expires_ms) == (3, 1_700_000_000_000, 1_700_000_000_400)
     assert record.pre_queue is False
-
-
-NOW_MS = 1_700_000_000_000
-
-
-@pytest.mark.parametrize(
-    ("expires_ms", "expected"),
-    [
-        (None, TicketState.ADMITTED),
-        (NOW_MS + 1, TicketState.ADMITTED),
-        (NOW_MS, TicketState.ADMITTED),
-        (NOW_MS - 1, TicketState.EXPIRED),
-    ],
-)
-def test_an_admitted_ticket_expires_with_its_token(expires_ms: int | None, expected: TicketState) -> None:
-    record = TicketRecord(stored="admitted", order=1, joined_ms=0, token_expires_ms=expires_ms)
-    assert record.state(NOW_MS, None) is expected
-
-
-@pytest.mark.parametrize("stored", ["redeemed", "removed", "expired", "waiting"])
-def test_only_an_admitted_ticket_expires_from_its_token(stored: str) -> None:
-    record = TicketRecord(stored=stored, order=1, joined_ms=0, token_expires_ms=NOW_MS - 1)
-    assert record.state(NOW_MS, None) is TicketState(stored)
-
-
-@pytest.mark.parametrize(
-    ("pre_queue", "opens_at", "expected"),
-    [
-        (True, NOW_MS / 1000 + 60, TicketState.PRE_QUEUE),
-        (True, NOW_MS / 1000 + 0.001, TicketState.PRE_QUEUE),
-        (True, NOW_MS / 1000, TicketState.WAITING),  # opening now
-        (True, NOW_MS / 1000 - 60, TicketState.WAITING),
-        (True, None, TicketState.WAITING),
-        (False, NOW_MS / 1000 + 60, TicketState.WAITING),  # joined after opens_at was moved later
-    ],
-)
-def test_pre_queue_only_before_opening(pre_queue: bool, opens_at: float | None, expected: TicketState) -> None:
-    record = TicketRecord(stored="waiting", order=1, joined_ms=0, pre_queue=pre_queue)
-    assert record.state(NOW_MS, opens_at) is expected
-
-
-@pytest.mark.parametrize("stored", ["admitted", "redeemed", "removed", "expired"])
-def test_a_pre_queue_record_past_waiting_keeps_its_state(stored: str) -> None:
-    record = TicketRecord(stored=stored, order=1, joined_ms=0, pre_queue=True)
-    assert record.state(NOW_MS, NOW_MS / 1000 + 60) is TicketState(stored)

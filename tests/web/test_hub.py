@@ -1,286 +1,207 @@
-"""The hub in-process, against a real redis-server and a real promoter, with sockets that record what they get."""
+"""The hub alone: rooms and fan-out over the in-memory bus and a fake loader. No Redis, no network."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import secrets
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from redis.asyncio import Redis
-from support.waiting import apoll, until
+from support.hub import FakeLoader, Harness
+from support.waiting import until
 
-from waiting_room.core.states import CloseCode, EventStatus
+from waiting_room.core import messages
+from waiting_room.core.standing import Standing
+from waiting_room.core.states import CloseCode, EventStatus, TicketState
+from waiting_room.core.tickets import Admission, new_ticket
 from waiting_room.core.tokens import Signer
-from waiting_room.promoter import Promoter
-from waiting_room.store import keys
-from waiting_room.store.events import Events
-from waiting_room.store.keys import EventKeys
-from waiting_room.store.queue import Queue
-from waiting_room.store.scripts import Scripts
+from waiting_room.store.bus import MemoryBroker, MemoryBus
 from waiting_room.web.hub import Hub
-from waiting_room.web.rooms import Conn
 
 pytestmark = pytest.mark.usefixtures("deadline")
 
-TICK_MS = 100
+EVENT = "demo"
 ISSUER = "http://waiting-room.test"
+TICK_SECONDS = 0.05
 
 
-class RecordingSocket:
-    """Stands in for the network: keeps what the hub sends."""
+class World:
+    """Hubs sharing one in-memory bus and one fake store, as web processes share Redis."""
 
     def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.close_code: int | None = None
-
-    async def send_text(self, data: str) -> None:
-        self.sent.append(json.loads(data))
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        self.close_code = code
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.sent if m["type"] == kind]
-
-    def positions(self) -> list[int | None]:
-        return [m["position"] for m in self.of("position")]
-
-
-class Harness:
-    """Hubs (each as one web process would have it) and the pump tasks of their sockets."""
-
-    def __init__(self, redis_factory: Callable[[], Redis]) -> None:
-        self.redis_factory = redis_factory
+        self.loader = FakeLoader()
+        self.broker = MemoryBroker()
         self.signer = Signer(Ed25519PrivateKey.generate(), ISSUER)
-        self.hubs: list[Hub] = []
-        self.pumps: list[asyncio.Task[None]] = []
+        self.buses: list[MemoryBus] = []
+        self.harness = Harness(self._hub)
+        self.event = self.loader.event(EVENT, status="paused")
 
-    async def hub(self) -> Hub:
-        redis, bus = self.redis_factory(), self.redis_factory()
-        scripts = Scripts.register(redis)
-        hub = Hub(redis, bus, Queue(redis, scripts, ISSUER), scripts, self.signer, TICK_MS / 1000)
-        await hub.start()
-        assert hub.subscribed.is_set()
-        self.hubs.append(hub)
-        return hub
+    def _hub(self) -> Hub:
+        bus = self.broker.bus()
+        self.buses.append(bus)
+        return Hub(self.loader, bus, self.signer, TICK_SECONDS)
 
-    async def connect(self, hub: Hub, ticket: str) -> tuple[RecordingSocket, Conn]:
-        socket = RecordingSocket()
-        conn = Conn(socket, ticket, ticket.partition(".")[0])
-        await hub.attach(conn)
-        self.pumps.append(asyncio.create_task(hub.pump(conn)))
-        return socket, conn
+    def waiting(self, n: int) -> list[str]:
+        """`n` tickets waiting in line order."""
+        tickets = [new_ticket(EVENT) for _ in range(n)]
+        for i, ticket in enumerate(tickets):
+            self.event.tickets[ticket] = Standing(TicketState.WAITING, position=i + 1)
+        self.event.waiting = n
+        return tickets
 
-    async def close(self) -> None:
-        for task in self.pumps:
-            task.cancel()
-        await asyncio.gather(*self.pumps, return_exceptions=True)
-        for hub in self.hubs:
-            await hub.stop()
+    def advance(self, admitted: list[str] = (), removed: list[str] = (), served: int = 0) -> messages.Advance:  # type: ignore[assignment]
+        return messages.Advance(
+            event=EVENT,
+            served=served,
+            waiting=self.event.waiting,
+            status=EventStatus.OPEN,
+            observed_rate=60.0,
+            admitted=tuple(messages.AdmittedTicket(t, admission(self.loader.now_ms)) for t in admitted),
+            removed=tuple(removed),
+            expired=(),
+            at_ms=self.loader.now_ms,
+        )
+
+
+def admission(now_ms: int) -> Admission:
+    return Admission(secrets.token_urlsafe(8), now_ms, now_ms + 300_000)
 
 
 @pytest.fixture
-async def harness(redis_factory: Callable[[], Redis]) -> AsyncIterator[Harness]:
-    h = Harness(redis_factory)
-    yield h
-    await h.close()
+async def world() -> AsyncIterator[World]:
+    w = World()
+    yield w
+    await w.harness.close()
 
 
-@contextlib.asynccontextmanager
-async def promoter_running(redis_factory: Callable[[], Redis]) -> AsyncIterator[Promoter]:
-    client = redis_factory()
-    promoter = Promoter(client, Scripts.register(client), TICK_MS)
-    stop = asyncio.Event()
-    task = asyncio.create_task(promoter.run(stop))
-    try:
-        yield promoter
-    finally:
-        stop.set()
-        await task
+async def test_a_socket_starts_at_its_position_and_moves_with_each_advance_never_up(world: World) -> None:
+    tickets = world.waiting(5)
+    hub = await world.harness.hub()
+    sockets = [(await world.harness.connect(hub, t))[0] for t in tickets]
+    await until(lambda: all(s.positions() for s in sockets), "a position on every socket")
+    assert [s.positions() for s in sockets] == [[1], [2], [3], [4], [5]]
+
+    world.event.waiting = 3
+    world.broker.publish(world.advance(admitted=tickets[:2], served=2))
+    await until(lambda: all(s.of("admitted") for s in sockets[:2]), "the two at the head admitted")
+    await until(lambda: all(len(s.positions()) == 2 for s in sockets[2:]), "new positions for the rest")
+    assert [s.positions()[-1] for s in sockets[2:]] == [1, 2, 3]
+    for ticket, socket in zip(tickets[:2], sockets[:2], strict=True):
+        claims = world.signer.verify(socket.of("admitted")[0]["token"])
+        assert (claims.ticket, claims.event) == (ticket, EVENT)
+        assert socket.of("admitted")[0]["redirect"] == f"/order/{EVENT}"
+
+    # a later advance that says less than the truth never moves a position up
+    world.broker.publish(world.advance(served=1))
+    world.broker.publish(world.advance(removed=[tickets[2]], served=2))
+    await until(lambda: sockets[2].close_code is not None, "the removed ticket's socket closed")
+    assert sockets[2].close_code == CloseCode.NOT_WAITING
+    for socket in sockets[3:]:
+        assert socket.positions() == sorted(socket.positions(), reverse=True)
 
 
-async def join_many(queue: Queue, event: str, n: int) -> list[str]:
-    return [(await queue.join(event, secrets.token_urlsafe(18)))[0].ticket for _ in range(n)]
-
-
-async def test_positions_start_true_and_never_increase(
-    harness: Harness, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
+async def test_tickets_the_store_does_not_know_or_that_are_done_are_closed_and_admitted_ones_told(
+    world: World,
 ) -> None:
-    await events.put(event_id, {"status": "paused", "rate_per_minute": 1200})
-    tickets = await join_many(queue, event_id, 24)
-    hubs = [await harness.hub(), await harness.hub()]
-    sockets = [(await harness.connect(hubs[i % 2], t))[0] for i, t in enumerate(tickets)]
-    await until(lambda: all(s.of("position") for s in sockets), "a position on every socket")
-    assert [s.positions()[0] for s in sockets] == list(range(1, len(tickets) + 1))
-    assert all(s.of("position")[0]["waiting"] == len(tickets) for s in sockets)
-
-    async with promoter_running(redis_factory):
-        await events.put(event_id, {"status": "open"})
-        await until(lambda: all(s.of("admitted") for s in sockets), "every socket to be admitted", within=30)
-        await asyncio.sleep(0.3)  # anything sent after admission would show up now
-    for ticket, socket in zip(tickets, sockets, strict=True):
-        positions = [p for p in socket.positions() if p is not None]
-        assert len(positions) == len(socket.positions())
-        assert positions == sorted(positions, reverse=True), f"{ticket}: position went up: {positions}"
-        assert len(socket.of("admitted")) == 1
-        assert socket.sent[-1]["type"] == "admitted"
-        claims = harness.signer.verify(socket.of("admitted")[0]["token"])
-        assert (claims.ticket, claims.event) == (ticket, event_id)
-        for message in socket.of("position"):
-            # nobody left without admission, so the truth at `served_total` is exactly this
-            assert message["position"] >= tickets.index(ticket) + 1 - message["served_total"]
+    [waiting] = world.waiting(1)
+    done, admitted = new_ticket(EVENT), new_ticket(EVENT)
+    world.event.tickets[done] = Standing(TicketState.REDEEMED)
+    world.event.tickets[admitted] = Standing(TicketState.ADMITTED, admission=admission(world.loader.now_ms))
+    hub = await world.harness.hub()
+    unknown_socket, _ = await world.harness.connect(hub, new_ticket(EVENT))
+    done_socket, _ = await world.harness.connect(hub, done)
+    admitted_socket, _ = await world.harness.connect(hub, admitted)
+    waiting_socket, _ = await world.harness.connect(hub, waiting)
+    await until(lambda: unknown_socket.close_code is not None and done_socket.close_code is not None, "closes")
+    assert (unknown_socket.close_code, done_socket.close_code) == (CloseCode.UNKNOWN_TICKET, CloseCode.NOT_WAITING)
+    await until(lambda: bool(admitted_socket.of("admitted")), "admitted at connect")
+    assert admitted_socket.of("position") == [] and admitted_socket.close_code is None
+    await until(lambda: bool(waiting_socket.positions()), "the waiting one's position")
 
 
-async def test_a_socket_opened_mid_line_starts_at_its_true_position(
-    harness: Harness, redis: Redis, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
-) -> None:
-    await events.put(event_id, {"status": "open", "rate_per_minute": 600, "abandon_after_seconds": 15})
-    tickets = await join_many(queue, event_id, 12)
-    k = EventKeys(event_id)
-    async with promoter_running(redis_factory):
-
-        async def three_admitted() -> bool:
-            return int(await redis.hget(k.stats, "served_total") or 0) >= 3
-
-        await apoll(three_admitted, "three admissions")
-        await events.set_status(event_id, EventStatus.PAUSED)
-    removed: list[str] = await redis.zrange(k.line, 2, 2)  # type: ignore[assignment]
-    await redis.zrem(k.line, *removed)  # one ahead leaves without admission (as the promoter would remove it)
-    hub = await harness.hub()
-    waiting: list[str] = await redis.zrange(k.line, 0, -1)  # type: ignore[assignment]
-    sockets = [(await harness.connect(hub, t))[0] for t in waiting]
-    await until(lambda: all(s.of("position") for s in sockets), "a position on every socket")
-    for i, socket in enumerate(sockets):
-        assert socket.positions()[0] == i + 1
-        assert socket.of("position")[0]["waiting"] == len(waiting)
-    admitted = [t for t in tickets if t not in waiting and t not in removed]
-    early = [(await harness.connect(hub, t))[0] for t in admitted]
-    await until(lambda: all(s.of("admitted") for s in early), "admitted at connect for admitted tickets")
-    assert all(s.of("position") == [] for s in early)
-
-
-async def test_a_newer_socket_replaces_the_older_in_any_process(
-    harness: Harness, queue: Queue, events: Events, event_id: str
-) -> None:
-    await events.put(event_id, {"status": "paused"})
-    [ticket] = await join_many(queue, event_id, 1)
-    one, two = await harness.hub(), await harness.hub()
-    first, _ = await harness.connect(one, ticket)
-    second, _ = await harness.connect(one, ticket)
-    await until(lambda: first.close_code is not None, "the first socket to be replaced")
+async def test_a_newer_socket_replaces_the_older_in_this_process_and_in_others(world: World) -> None:
+    [ticket] = world.waiting(1)
+    one, two = await world.harness.hub(), await world.harness.hub()
+    first, _ = await world.harness.connect(one, ticket)
+    second, _ = await world.harness.connect(one, ticket)
+    await until(lambda: first.close_code is not None, "the first socket replaced")
     assert first.close_code == CloseCode.REPLACED
-    third, _ = await harness.connect(two, ticket)
-    await until(lambda: second.close_code is not None, "the socket in the other process to be replaced")
+    third, _ = await world.harness.connect(two, ticket)
+    await until(lambda: second.close_code is not None, "the other process's socket replaced by the claim")
     assert second.close_code == CloseCode.REPLACED
-    await asyncio.sleep(0.3)
-    assert third.close_code is None
-    assert third.positions() == [1]
+    await until(lambda: bool(third.positions()), "a position for the newest")
+    assert third.close_code is None and third.positions() == [1]
 
 
-async def test_unknown_and_finished_tickets_are_closed(
-    harness: Harness, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
+async def test_notices_and_state_changes_reach_every_socket_and_the_latest_notice_greets_new_ones(
+    world: World,
 ) -> None:
-    await events.put(event_id, {"status": "paused"})
-    tickets = await join_many(queue, event_id, 2)
-    hub = await harness.hub()
-    unknown, _ = await harness.connect(hub, f"{event_id}.{secrets.token_urlsafe(18)}")
-    waiting, _ = await harness.connect(hub, tickets[0])
-    await events.put(event_id, {"status": "closed"})
-    async with promoter_running(redis_factory):
-        await until(lambda: waiting.close_code is not None, "the waiting socket to be closed")
-    assert unknown.close_code == CloseCode.UNKNOWN_TICKET
-    assert waiting.close_code == CloseCode.NOT_WAITING
-    assert waiting.of("state")[-1]["state"] == "closed"
-    late, _ = await harness.connect(hub, tickets[1])
-    await until(lambda: late.close_code is not None, "the removed ticket's socket to be closed")
-    assert late.close_code == CloseCode.NOT_WAITING
-
-
-async def test_notices_and_state_changes_reach_every_socket(
-    harness: Harness, queue: Queue, events: Events, event_id: str
-) -> None:
-    await events.put(event_id, {"status": "paused"})
-    tickets = await join_many(queue, event_id, 3)
-    hubs = [await harness.hub(), await harness.hub()]
-    sockets = [(await harness.connect(hubs[i % 2], t))[0] for i, t in enumerate(tickets)]
-    await until(lambda: all(s.of("position") for s in sockets), "a position on every socket")
-    notice = await events.post_notice(event_id, "Doors open soon", "info")
-    await events.post_notice(None, "For everyone", "warning")
-    await events.set_status(event_id, EventStatus.OPEN)
+    tickets = world.waiting(3)
+    hubs = [await world.harness.hub(), await world.harness.hub()]
+    sockets = [(await world.harness.connect(hubs[i % 2], t))[0] for i, t in enumerate(tickets)]
+    await until(lambda: all(s.positions() for s in sockets), "a position on every socket")
+    notice = messages.Notice(EVENT, "n1", "info", "Doors open soon", 1.0)
+    world.broker.publish(notice)
+    world.broker.publish(messages.Notice(None, "n2", "warning", "For everyone", 2.0))
+    world.broker.publish(messages.Notice("another-event", "n3", "info", "Not for these", 3.0))
+    world.broker.publish(messages.StateChange(EVENT, EventStatus.OPEN))
     await until(lambda: all(len(s.of("notice")) == 2 and s.of("state") for s in sockets), "notices and state")
     for socket in sockets:
-        first = socket.of("notice")[0]
-        assert (first["id"], first["text"], first["level"]) == (notice["id"], "Doors open soon", "info")
-        assert socket.of("state")[0]["state"] == "open"
+        assert [n["id"] for n in socket.of("notice")] == ["n1", "n2"]
+        assert socket.of("notice")[0] == notice.client_message()
+        assert socket.of("state") == [messages.state(EventStatus.OPEN)]
+
+    world.event.notice = notice.client_message()
+    [late] = world.waiting(1)
+    late_socket, _ = await world.harness.connect(hubs[0], late)
+    await until(lambda: bool(late_socket.of("notice")), "the latest notice at connect")
+    assert late_socket.of("notice") == [notice.client_message()]
 
 
-async def test_an_open_socket_keeps_its_ticket_from_abandonment(
-    harness: Harness, redis: Redis, queue: Queue, events: Events, event_id: str
-) -> None:
-    await events.put(event_id, {"status": "paused", "abandon_after_seconds": 15})
-    [ticket] = await join_many(queue, event_id, 1)
-    hub = await harness.hub()
-    await harness.connect(hub, ticket)
-    seen = EventKeys(event_id).seen
-    await redis.zadd(seen, {ticket: 1})  # setup: as if not seen for ages
-
-    async def refreshed() -> bool:
-        return (await redis.zscore(seen, ticket) or 0) > 1
-
-    await apoll(refreshed, "the hub to mark the open socket's ticket as seen", within=15)
+async def test_rooms_subscribe_their_event_while_they_have_sockets(world: World) -> None:
+    [ticket] = world.waiting(1)
+    hub = await world.harness.hub()
+    bus = world.buses[0]
+    assert bus.events == set()
+    _, conn = await world.harness.connect(hub, ticket)
+    assert bus.events == {EVENT}
+    hub.detach(conn)
+    await until(lambda: EVENT not in hub.rooms, "the empty room to go")
+    assert bus.events == set()
+    assert any(r[3] == [ticket] for r in world.loader.reports), "the closed socket's holder is seen as it left"
 
 
-async def test_malformed_bus_messages_are_ignored_and_the_hub_goes_on(
-    harness: Harness, redis: Redis, queue: Queue, events: Events, event_id: str
-) -> None:
-    """Another version or another publisher on the channel must not take fan-out down."""
-    await events.put(event_id, {"status": "paused"})
-    ticket = (await join_many(queue, event_id, 1))[0]
-    hub = await harness.hub()
-    socket, _ = await harness.connect(hub, ticket)
-    await until(lambda: bool(socket.of("position")), "a first position")
-    advance = {"type": "advance", "event": event_id}
-    junk = [
-        "not json",
-        "[1, 2]",
-        json.dumps({"no": "type"}),
-        json.dumps(advance),
-        json.dumps({**advance, "served": "x", "waiting": 1, "at": 0}),
-        json.dumps({"type": "claim"}),
-        json.dumps({"type": "state", "event": event_id, "state": "weird"}),
-    ]
-    for message in junk:
-        await redis.publish(keys.BUS, message)
-    await events.post_notice(event_id, "still here", "info")
-    await until(lambda: bool(socket.of("notice")), "a notice after the junk")
-    assert socket.of("notice")[0]["text"] == "still here"
+async def test_after_the_bus_reconnects_every_socket_is_read_again(world: World) -> None:
+    tickets = world.waiting(3)
+    hub = await world.harness.hub()
+    sockets = [(await world.harness.connect(hub, t))[0] for t in tickets]
+    await until(lambda: all(s.positions() for s in sockets), "a position on every socket")
+    # while away, the head was admitted and the message lost; the resync reads it
+    world.event.tickets[tickets[0]] = Standing(TicketState.ADMITTED, admission=admission(world.loader.now_ms))
+    for i, ticket in enumerate(tickets[1:]):
+        world.event.tickets[ticket] = Standing(TicketState.WAITING, position=i + 1)
+    world.event.served = 1
+    resyncs = sum(1 for load in world.loader.loads if set(load[1]) == set(tickets))
+    await world.buses[0].reconnect()
+    assert sum(1 for load in world.loader.loads if set(load[1]) == set(tickets)) == resyncs + 1
+    await until(lambda: bool(sockets[0].of("admitted")), "the admission that was missed")
+    await until(lambda: sockets[1].positions()[-1] == 1, "the next one moved up")
 
 
-async def test_a_short_grace_keeps_connected_holders_and_starts_when_the_socket_closes(
-    harness: Harness, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
-) -> None:
-    """abandon_after_seconds=2: the holder with a socket open stays however long it waits; the one
-    without is removed; and a socket that closes gives its holder the whole grace from that moment."""
-    await events.put(event_id, {"status": "paused", "abandon_after_seconds": 2})
-    kept, gone = await join_many(queue, event_id, 2)
-    hub = await harness.hub()
-    socket, conn = await harness.connect(hub, kept)
-    await until(lambda: bool(socket.of("position")), "a first position")
-    async with promoter_running(redis_factory):
-        await asyncio.sleep(4.5)  # more than twice the grace
-        assert (await queue.status(gone, touch=False)).state == "removed"  # type: ignore[union-attr]
-        assert (await queue.status(kept, touch=False)).state == "waiting"  # type: ignore[union-attr]
-        hub.detach(conn)
-        left = asyncio.get_running_loop().time()
+async def test_an_unreachable_store_fails_the_connect_and_the_hub_goes_on(world: World) -> None:
+    tickets = world.waiting(2)
+    hub = await world.harness.hub()
+    world.loader.down = True
+    with pytest.raises(ConnectionError):
+        await world.harness.connect(hub, tickets[0])
+    world.loader.down = False
+    socket, _ = await world.harness.connect(hub, tickets[1])
+    await until(lambda: bool(socket.positions()), "a position once the store is back")
 
-        async def removed() -> bool:
-            view = await queue.status(kept, touch=False)
-            return view is not None and view.state == "removed"
 
-        await apoll(removed, "the closed socket's holder to be removed after its grace", within=15)
-        assert asyncio.get_running_loop().time() - left >= 2 - 0.5  # not before the grace (a tick of slack)
+async def test_the_hub_keeps_redis_time_not_its_own(world: World) -> None:
+    world.loader.now_ms -= 3_600_000  # this host's clock is an hour fast
+    [ticket] = world.waiting(1)
+    hub = await world.harness.hub()
+    await world.harness.connect(hub, ticket)
+    assert abs(hub.now() - world.loader.now_ms / 1000) < 60

@@ -13,8 +13,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from waiting_room.core.states import TicketState
-
 # Orders in the line: a pre-queue ticket gets a random one below this, every later ticket this plus its
 # join sequence (join.lua holds the same number), so the whole pre-queue sits ahead, shuffled.
 SHUFFLE_RANGE = 1 << 40
@@ -109,15 +107,6 @@ class TicketRecord:
         if self.jti is None or self.admitted_ms is None or self.token_expires_ms is None:
             return None
         return Admission(self.jti, self.admitted_ms, self.token_expires_ms)
-
-    def state(self, now_ms: int, opens_at: float | None) -> TicketState:
-        """The state as seen now: a token past its expiry is expired before the promoter says so."""
-        state = TicketState(self.stored)
-        if state is TicketState.ADMITTED and self.token_expires_ms is not None and now_ms > self.token_expires_ms:
-            return TicketState.EXPIRED
-        if state is TicketState.WAITING and self.pre_queue and opens_at is not None and now_ms < opens_at * 1000:
-            return TicketState.PRE_QUEUE
-        return state
 
 
 def _int(value: Any) -> int | None:

@@ -16,6 +16,7 @@ from redis.asyncio.client import Pipeline
 
 from waiting_room.core import eta
 from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.standing import redis_ms, standing
 from waiting_room.core.states import EventStatus, TicketState
 from waiting_room.core.tickets import SHUFFLE_RANGE, TicketRecord, event_of, new_ticket
 from waiting_room.core.tokens import Claims
@@ -55,15 +56,6 @@ class TicketView:
             "waiting": self.waiting,
             "eta_seconds": self.eta_seconds,
         }
-
-
-def _ms_now(time_reply: Any) -> int:
-    seconds, micros = time_reply
-    return int(seconds) * 1000 + int(micros) // 1000
-
-
-def _float(value: str | None) -> float | None:
-    return None if value is None or value == "" else float(value)
 
 
 class Queue:
@@ -136,22 +128,15 @@ class Queue:
         if raw is None or not settings_raw:
             return None
         settings = EventSettings.from_redis(event, settings_raw)
-        record = TicketRecord.decode(raw)
-        now_ms = _ms_now(time_reply)
-        state = record.state(now_ms, settings.opens_at)
-        position = rank + 1 if rank is not None and state is TicketState.WAITING else None
-        admitting = settings.status is EventStatus.OPEN
-        admission = record.admission
-        claims = None
-        if state is TicketState.ADMITTED and admission is not None:
-            claims = Claims.of(self.issuer, event, ticket, admission)
+        now = standing(TicketRecord.decode(raw), rank, settings, redis_ms(time_reply))
+        claims = None if now.admission is None else Claims.of(self.issuer, event, ticket, now.admission)
         return TicketView(
             ticket=ticket,
             event=event,
-            state=state,
-            position=position,
+            state=now.state,
+            position=now.position,
             waiting=int(waiting),
-            eta_seconds=eta.eta_seconds(position, _float(observed) or 0.0, admitting),
+            eta_seconds=eta.eta_seconds(now.position, float(observed or 0), settings.status is EventStatus.OPEN),
             served_total=int(served or 0),
             opens_at=settings.opens_at,
             claims=claims,
@@ -186,6 +171,6 @@ class Queue:
             pipe.zscore(EventKeys(event).active, ticket)
             pipe.time()
             score, time_reply = await pipe.execute()
-        if score is None or score <= _ms_now(time_reply):
+        if score is None or score <= redis_ms(time_reply):
             return None
         return float(score) / 1000

@@ -19,7 +19,9 @@ from starlette.templating import Jinja2Templates
 
 from waiting_room.core.tokens import Signer, ensure_private_key, load_private_key
 from waiting_room.settings import Settings
+from waiting_room.store.bus import RedisBus
 from waiting_room.store.events import Events
+from waiting_room.store.loader import RedisLoader
 from waiting_room.store.queue import Queue
 from waiting_room.store.redis_client import check_url, connect
 from waiting_room.store.scripts import Scripts
@@ -79,7 +81,7 @@ def create_app(settings: Settings) -> Starlette:
         bus_redis = connect(redis_url, socket_timeout=None, retry=Retry(NoBackoff(), 0))
         scripts = Scripts.register(redis)
         queue = Queue(redis, scripts, settings.public_url)
-        hub = Hub(redis, bus_redis, queue, scripts, signer, settings.tick_seconds)
+        hub = Hub(RedisLoader(redis, scripts), RedisBus(redis, bus_redis), signer, settings.tick_seconds)
         templates = Jinja2Templates(directory=str(paths.TEMPLATES))
         limiter = RateLimiter(public.JOINS_PER_SECOND, public.JOIN_BURST)
         state = WebState(settings, redis, queue, Events(redis), signer, hub, templates, Metrics(hub), limiter)

@@ -1,17 +1,24 @@
-"""The hub: one pub/sub subscription per web process, fanned out to its sockets.
+"""The hub: a web process's rooms of sockets, fed from the bus and from batched reads, fanned out.
 
-Sockets live in memory, grouped by event into rooms. The promoter publishes
-one `advance` message per event per tick; the hub turns it into
-`admitted` for the few local tickets it names and a new position for the
-rest, computed in memory (see `ranks`). Each socket has its own writer task
-fed through a tiny mailbox: the fan-out loop only sets flags and never
-awaits a peer, so a slow socket delays nobody but itself. Positions are
-coalesced (a slow socket gets the latest, not every one); `admitted`,
-`notice` and `state` are never dropped.
+It knows no Redis. Two narrow interfaces bring the outside in: the `Bus`
+delivers typed messages (store/bus.py: Redis pub/sub, or in memory for
+tests), and the `Loader` reads an event's snapshot and its tickets'
+standings in one transaction (store/loader.py). Each socket's writer lives
+beside the WebSocket endpoint (web/ws.py) and drains its Conn's mailbox.
 
-Redis work per tick is a slice of sockets (pipelined ZRANK, so each is exact
-again within REFRESH_SECONDS) plus one report of the socket count — it does
+The promoter publishes one `advance` message per event per tick; the hub
+turns it into `admitted` for the few local tickets it names and a new
+position for the rest, computed in memory (see `ranks`). The fan-out loop
+only sets flags and never awaits a peer, so a slow socket delays nobody but
+itself. Positions are coalesced (a slow socket gets the latest, not every
+one); `admitted`, `notice` and `state` are never dropped.
+
+Store work per tick is a slice of sockets (so each is exact again within
+REFRESH_SECONDS) plus one report of the socket count per event — it does
 not grow with the line, and grows with local sockets only by the slice.
+No ticket is decided on this host's clock: standings come with the time
+Redis answered, and what the hub schedules by time (opening a pre-queue)
+uses Redis's clock as last seen.
 """
 
 from __future__ import annotations
@@ -22,26 +29,49 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-from redis.exceptions import RedisError
+from typing import Protocol
 
 from waiting_room.core import messages
-from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.messages import BusMessage
+from waiting_room.core.standing import EventSnapshot, Standing
 from waiting_room.core.states import CloseCode, TicketState
-from waiting_room.core.tickets import TicketRecord
 from waiting_room.core.tokens import Claims, Signer
-from waiting_room.store import keys
-from waiting_room.store.keys import EventKeys
-from waiting_room.store.queue import Queue
-from waiting_room.store.scripts import Scripts
 from waiting_room.web.rooms import Conn, Room
 
 log = logging.getLogger(__name__)
 
 ARRIVAL_BATCH = 500  # sockets that connect together are loaded together, this many per round trip
+RESYNC_BATCH = 1000
+
+
+class Loader(Protocol):
+    """Reads and writes of the store for sockets (store/loader.py's RedisLoader)."""
+
+    errors: tuple[type[BaseException], ...]  # what the store raises while unreachable
+
+    async def load(self, event: str, tickets: Sequence[str], *, arriving: bool = False) -> EventSnapshot: ...
+
+    async def report(self, event: str, process: str, sockets: int, departed: Sequence[str]) -> None: ...
+
+    async def forget(self, process: str, events: Iterable[str]) -> None: ...
+
+
+class Bus(Protocol):
+    """Typed messages between processes (store/bus.py's RedisBus, MemoryBus)."""
+
+    ready: asyncio.Event
+
+    def start(self, deliver: Callable[[BusMessage], None], resync: Callable[[str | None], Awaitable[None]]) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def subscribe_event(self, event: str) -> None: ...
+
+    def unsubscribe_event(self, event: str) -> None: ...
+
+    async def publish(self, batch: Sequence[BusMessage]) -> None: ...
 
 
 @dataclass
@@ -52,55 +82,58 @@ class HubStats:
 
 
 class Hub:
-    def __init__(
-        self, redis: Redis, bus_redis: Redis, queue: Queue, scripts: Scripts, signer: Signer, tick_seconds: float
-    ) -> None:
-        self.redis = redis
-        self.bus_redis = bus_redis  # its own connection: a subscribed connection can do nothing else
-        self.queue = queue
-        self.scripts = scripts
+    def __init__(self, loader: Loader, bus: Bus, signer: Signer, tick_seconds: float) -> None:
+        self.loader = loader
+        self.bus = bus
         self.signer = signer
         self.tick_seconds = tick_seconds
         self.id = secrets.token_hex(6)
         self.rooms: dict[str, Room] = {}
         self.stats = HubStats()
-        self.subscribed = asyncio.Event()
+        self._clock_offset = 0.0  # Redis's clock minus ours, as last read
         self._tasks: list[asyncio.Task[None]] = []
         self._arrivals: deque[tuple[Conn, asyncio.Future[None]]] = deque()
         self._arrived = asyncio.Event()
 
+    @property
+    def subscribed(self) -> asyncio.Event:
+        return self.bus.ready
+
+    def now(self) -> float:
+        """Unix seconds on Redis's clock (as of the last read), for what the hub schedules by time."""
+        return time.time() + self._clock_offset
+
     # --- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(loop()) for loop in (self._listen, self._refresh_loop, self._arrivals_loop)]
+        self._tasks = [asyncio.create_task(loop()) for loop in (self._refresh_loop, self._arrivals_loop)]
+        self.bus.start(self.dispatch, self._resync)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.subscribed.wait(), 5)
+            await asyncio.wait_for(self.bus.ready.wait(), 5)
 
     async def stop(self) -> None:
         for room in self.rooms.values():
             for conn in room.conns.values():
                 conn.close(CloseCode.GOING_AWAY)
-        # redis-py can swallow a cancel that lands while it sets up a connection, and the loop then
-        # goes on: cancel again until every task has really ended, or shutdown hangs
+        await self.bus.stop()
+        # cancel again until every task has really ended (a cancel can be swallowed mid-connect)
         pending = set(self._tasks)
         while pending:
             for task in pending:
                 task.cancel()
             _, pending = await asyncio.wait(pending, timeout=0.5)
         await asyncio.gather(*self._tasks, return_exceptions=True)  # all done: collects their outcomes
-        with contextlib.suppress(RedisError, OSError):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for event in self.rooms:
-                    pipe.hdel(EventKeys(event).conns, self.id)
-                await pipe.execute()
+        with contextlib.suppress(*self.loader.errors):
+            await self.loader.forget(self.id, list(self.rooms))
 
     # --- sockets ---------------------------------------------------------
 
-    async def attach(self, conn: Conn) -> bool:
-        """Register a socket, then read where its ticket stands; False if the socket was closed."""
+    async def attach(self, conn: Conn) -> Room:
+        """Register a socket, then read where its ticket stands; the socket's writer drains it from the room."""
         room = self.rooms.get(conn.event)
         if room is None:
             room = self.rooms[conn.event] = Room(conn.event)
+            self.bus.subscribe_event(conn.event)
         older = room.add(conn)
         if older is not None:
             older.close(CloseCode.REPLACED)
@@ -109,11 +142,16 @@ class Hub:
         self._arrivals.append((conn, arrival))
         self._arrived.set()
         await arrival
-        return conn.close_code is None
+        return room
+
+    def detach(self, conn: Conn) -> None:
+        room = self.rooms.get(conn.event)
+        if room is not None:
+            room.remove(conn)
 
     async def _arrivals_loop(self) -> None:
         """Load new sockets in batches: a thousand arriving at once cost a few round trips, not a
-        thousand, and never wait long for a free Redis connection."""
+        thousand, and never wait long for a free store connection."""
         while True:
             await self._arrived.wait()
             self._arrived.clear()
@@ -123,7 +161,7 @@ class Hub:
                 try:
                     await self._load([conn for conn, _ in batch], arriving=True)
                 except Exception as exc:  # never let the loop die: every later socket would hang
-                    if not isinstance(exc, RedisError | OSError):
+                    if not isinstance(exc, self.loader.errors):
                         log.exception("loading %d new sockets failed", len(batch))
                     error = exc
                 for _, arrival in batch:
@@ -134,29 +172,6 @@ class Hub:
                     else:
                         arrival.set_exception(error)
 
-    def detach(self, conn: Conn) -> None:
-        room = self.rooms.get(conn.event)
-        if room is not None:
-            room.remove(conn)
-
-    async def pump(self, conn: Conn) -> None:
-        """The socket's writer: mailbox first, then the latest position, then a close if asked."""
-        room = self.rooms[conn.event]
-        while True:
-            await conn.wake.wait()
-            conn.wake.clear()
-            while conn.mailbox:
-                await conn.ws.send_text(conn.mailbox.popleft())
-            if conn.close_code is not None:
-                with contextlib.suppress(Exception):
-                    await conn.ws.close(conn.close_code)
-                return
-            if conn.position_due and not conn.admitted:
-                conn.position_due = False
-                message = room.position_message(conn)
-                if message is not None:
-                    await conn.ws.send_text(messages.encode(message))
-
     def _admit(self, room: Room, conn: Conn, claims: Claims) -> None:
         if conn.admitted:
             return
@@ -164,10 +179,10 @@ class Hub:
         token = self.signer.mint(claims)
         conn.send(messages.admitted(token, claims.expires_at, room.target_url or f"/order/{room.event}"))
 
-    # --- reading Redis ---------------------------------------------------
+    # --- reading the store -----------------------------------------------
 
     async def _load(self, conns: list[Conn], arriving: bool = False) -> None:
-        """Read rank, record and event state for `conns` in one MULTI, and push what follows.
+        """Read where `conns` stand, an event per transaction, and push what follows.
 
         `arriving`: new sockets — also tell other processes these replace any socket they hold for
         the same tickets, and send each the latest live notice.
@@ -176,66 +191,49 @@ class Hub:
         for conn in conns:
             by_event.setdefault(conn.event, []).append(conn)
         for event, group in by_event.items():
-            k = EventKeys(event)
-
-            def build(pipe: Pipeline, k: EventKeys = k, group: list[Conn] = group) -> None:
-                pipe.hgetall(k.settings)
-                pipe.hmget(k.stats, "served_total", "observed_rate")
-                pipe.zcard(k.line)
-                for conn in group:
-                    pipe.hget(k.tickets, conn.ticket)
-                    pipe.zrank(k.line, conn.ticket)
-                self.scripts.queue_touch(pipe, k, [c.ticket for c in group])
-                if arriving:
-                    pipe.hgetall(k.notice)
-                    pipe.hgetall(keys.GLOBAL_NOTICE)
-                    for conn in group:
-                        pipe.publish(keys.BUS, messages.Claim(conn.ticket, conn.id).encode())
-
-            replies = await self.scripts.pipeline(self.redis, build, transaction=True)
-            settings_raw, (served, observed), waiting = replies[:3]
-            room = self.rooms.get(event)
-            if room is None:
-                continue
-            if settings_raw:
-                room.apply_settings(EventSettings.from_redis(event, settings_raw))
-            served_now = int(served or 0)
-            room.served = max(room.served, served_now)
-            room.waiting = int(waiting)
-            room.observed_rate = float(observed or 0)
-            for i, conn in enumerate(group):
-                raw, rank = replies[3 + 2 * i], replies[4 + 2 * i]
-                self._apply(room, conn, raw, rank, served_now)
+            tickets = [conn.ticket for conn in group]
             if arriving:
-                after_touch = 3 + 2 * len(group) + 1
-                notice = messages.latest_notice(replies[after_touch], replies[after_touch + 1])
-                for conn in group:
-                    if notice is not None and conn.close_code is None:
-                        conn.send(notice)
+                claims: list[BusMessage] = [messages.Claim(conn.ticket, conn.id) for conn in group]
+                snapshot, _ = await asyncio.gather(
+                    self.loader.load(event, tickets, arriving=True), self.bus.publish(claims)
+                )
+            else:
+                snapshot = await self.loader.load(event, tickets)
+            room = self.rooms.get(event)
+            if room is not None:
+                self._apply(room, group, snapshot)
 
-    def _apply(self, room: Room, conn: Conn, raw: str | None, rank: int | None, served: int) -> None:
-        if raw is None:
+    def _apply(self, room: Room, group: list[Conn], snapshot: EventSnapshot) -> None:
+        self._clock_offset = snapshot.now_ms / 1000 - time.time()
+        if snapshot.settings is not None:
+            room.apply_settings(snapshot.settings)
+        room.served = max(room.served, snapshot.served)
+        room.waiting = snapshot.waiting
+        room.observed_rate = snapshot.observed_rate
+        for conn in group:
+            self._place(room, conn, snapshot.tickets.get(conn.ticket), snapshot.served)
+            if snapshot.notice is not None and conn.close_code is None:
+                conn.send(snapshot.notice)
+
+    def _place(self, room: Room, conn: Conn, standing: Standing | None, served: int) -> None:
+        if standing is None:
             conn.close(CloseCode.UNKNOWN_TICKET)
-            return
-        record = TicketRecord.decode(raw)
-        state = record.state(int(time.time() * 1000), room.opens_at)
-        admission = record.admission
-        if state is TicketState.ADMITTED and admission is not None:
-            self._admit(room, conn, Claims.of(self.signer.issuer, room.event, conn.ticket, admission))
-        elif state.finished:
+        elif standing.admission is not None:
+            self._admit(room, conn, Claims.of(self.signer.issuer, room.event, conn.ticket, standing.admission))
+        elif standing.state.finished or standing.state is TicketState.ADMITTED:
             conn.close(CloseCode.NOT_WAITING)
-        elif state is TicketState.PRE_QUEUE:
+        elif standing.state is TicketState.PRE_QUEUE:
             room.unranked.add(conn.ticket)
             conn.position_changed()
-        elif rank is not None:
-            conn.tracker.observe(rank, served)
+        elif standing.position is not None:
+            conn.tracker.observe(standing.position - 1, served)
             conn.position_changed()
 
     async def _refresh_loop(self) -> None:
         last = time.monotonic()
         while True:
             started = time.monotonic()
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*self.loader.errors):
                 # slices sized by the time that really passed: a busy loop that comes round late
                 # reads more, so every socket is still re-read within REFRESH_SECONDS
                 await self._refresh(started - last)
@@ -244,57 +242,28 @@ class Hub:
 
     async def _refresh(self, elapsed: float) -> None:
         """Exact ranks for a slice of each room, the seen marks, and this process's socket counts."""
-        now_ms = int(time.time() * 1000)
         for event, room in list(self.rooms.items()):
-            opened = room.due_at_opening(time.time(), ARRIVAL_BATCH)
+            opened = room.due_at_opening(self.now(), ARRIVAL_BATCH)
             also = set(opened)
             picked = [*opened, *(c for c in room.refresh_slice(max(elapsed, self.tick_seconds)) if c not in also)]
             if picked:
                 await self._load(picked)
-            if room.departed:
-                departed, room.departed = room.departed, []
-                await self.scripts.touch(EventKeys(event), departed)
-            await self.redis.hset(EventKeys(event).conns, self.id, f"{len(room.conns)}:{now_ms}")
-            if not room.conns and self.rooms.get(event) is room:  # (re-checked after the await)
+            departed, room.departed = room.departed, []
+            await self.loader.report(event, self.id, len(room.conns), departed)
+            if not room.conns and self.rooms.get(event) is room:  # (re-checked after the awaits)
                 del self.rooms[event]
+                self.bus.unsubscribe_event(event)
+
+    async def _resync(self, event: str | None) -> None:
+        """After (re)subscribing: anything published while away is lost, so re-read the local sockets."""
+        rooms = self.rooms.values() if event is None else filter(None, [self.rooms.get(event)])
+        everyone = [conn for room in list(rooms) for conn in room.conns.values()]
+        for start in range(0, len(everyone), RESYNC_BATCH):
+            await self._load(everyone[start : start + RESYNC_BATCH])
 
     # --- the bus ---------------------------------------------------------
 
-    async def _listen(self) -> None:
-        backoff = 0.1
-        while True:
-            pubsub = self.bus_redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(keys.BUS)
-                await self._reconcile()
-                self.subscribed.set()
-                backoff = 0.1
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None:
-                        self.dispatch(message["data"])
-            except (RedisError, OSError) as exc:
-                self.subscribed.clear()
-                log.warning("bus subscription lost (%s); retrying in %.1f s", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def _reconcile(self) -> None:
-        """After (re)subscribing: anything published while away is lost, so re-read every local socket."""
-        everyone = [conn for room in self.rooms.values() for conn in room.conns.values()]
-        for start in range(0, len(everyone), 1000):
-            await self._load(everyone[start : start + 1000])
-
-    def dispatch(self, data: str) -> None:
-        """One bus message; a malformed one (another version, another publisher) is logged, never fatal."""
-        try:
-            message = messages.parse(data)
-        except messages.MalformedMessage:
-            log.warning("ignoring a malformed bus message: %.200s", data)
-            return
+    def dispatch(self, message: BusMessage) -> None:
         if isinstance(message, messages.Advance):
             self._on_advance(message)
         elif isinstance(message, messages.Claim):
@@ -308,7 +277,7 @@ class Hub:
         room = self.rooms.get(message.event)
         if room is None:
             return
-        self.stats.fanout_lag.append(time.time() - message.at_ms / 1000)
+        self.stats.fanout_lag.append(self.now() - message.at_ms / 1000)
         room.served = max(room.served, message.served)
         room.waiting = message.waiting
         room.observed_rate = message.observed_rate

@@ -1,7 +1,7 @@
 """A web process's sockets, in memory: one Conn per socket, grouped by event into Rooms.
 
 Nothing here awaits or talks to Redis: the hub feeds these from the bus and
-from its reads, and each Conn's writer task (``Hub.pump``) drains it. That
+from its reads, and each Conn's writer task (``ws.pump``) drains it. That
 is what lets the fan-out loop run over thousands of sockets without ever
 waiting on a slow one.
 """

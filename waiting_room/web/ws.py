@@ -1,5 +1,9 @@
 """WebSocket /ws/tickets/{ticket}: the server pushes; the client need send nothing.
 
+A socket's life is here: accept, attach to the hub, then two tasks — the
+writer (`pump`), which drains what the hub leaves in the socket's Conn,
+and the reader, which only enforces the rules — until either ends.
+
 The handshake is accepted for any well-formed request, then refused with a
 close code the page can act on (CloseCode says which ones to reconnect
 after). Client messages are read only to enforce the rules: over 1 KiB is
@@ -9,17 +13,18 @@ closed by the server's frame limit (1009), anything not JSON gets 4400.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
-from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
+from waiting_room.core import messages
 from waiting_room.core.states import CloseCode
 from waiting_room.core.tickets import event_of
-from waiting_room.web.rooms import Conn
+from waiting_room.web.rooms import Conn, Room
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +58,13 @@ async def ticket_socket(ws: WebSocket) -> None:
     conn = Conn(ws, ticket, event)
     hub = wr.hub
     try:
-        await hub.attach(conn)
-    except (RedisError, OSError) as exc:
+        room = await hub.attach(conn)
+    except hub.loader.errors as exc:
         log.warning("could not load %s: %s", ticket, exc)
         hub.detach(conn)
         await ws.close(CloseCode.INTERNAL_ERROR)
         return
-    writer = asyncio.create_task(hub.pump(conn))
+    writer = asyncio.create_task(pump(conn, room))
     reader = asyncio.create_task(_read(ws, conn))
     try:
         await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -70,6 +75,24 @@ async def ticket_socket(ws: WebSocket) -> None:
         for task in (writer, reader):
             task.cancel()
         await asyncio.gather(writer, reader, return_exceptions=True)
+
+
+async def pump(conn: Conn, room: Room) -> None:
+    """The socket's writer: mailbox first, then the latest position, then a close if asked."""
+    while True:
+        await conn.wake.wait()
+        conn.wake.clear()
+        while conn.mailbox:
+            await conn.ws.send_text(conn.mailbox.popleft())
+        if conn.close_code is not None:
+            with contextlib.suppress(Exception):
+                await conn.ws.close(conn.close_code)
+            return
+        if conn.position_due and not conn.admitted:
+            conn.position_due = False
+            message = room.position_message(conn)
+            if message is not None:
+                await conn.ws.send_text(messages.encode(message))
 
 
 async def _read(ws: WebSocket, conn: Conn) -> None:

@@ -1,0 +1,119 @@
+"""Driving hubs in-process: sockets that record what they get, a fake loader, and the writer tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.standing import EventSnapshot, Standing
+from waiting_room.web.hub import Hub
+from waiting_room.web.rooms import Conn
+from waiting_room.web.ws import pump
+
+
+class RecordingSocket:
+    """Stands in for the network: keeps what the hub sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+
+    async def send_text(self, data: str) -> None:
+        self.sent.append(json.loads(data))
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.close_code = code
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.sent if m["type"] == kind]
+
+    def positions(self) -> list[int | None]:
+        return [m["position"] for m in self.of("position")]
+
+
+@dataclass
+class FakeEvent:
+    settings: EventSettings
+    served: int = 0
+    waiting: int = 0
+    observed_rate: float = 0.0
+    tickets: dict[str, Standing] = field(default_factory=dict)
+    notice: dict[str, Any] | None = None
+
+
+class FakeLoader:
+    """The store as the hub sees it, in memory; `down` makes it fail as an unreachable store does."""
+
+    errors: tuple[type[BaseException], ...] = (ConnectionError,)
+
+    def __init__(self) -> None:
+        self.events: dict[str, FakeEvent] = {}
+        self.now_ms = int(time.time() * 1000)
+        self.down = False
+        self.loads: list[tuple[str, list[str], bool]] = []
+        self.reports: list[tuple[str, str, int, list[str]]] = []
+        self.forgotten: list[str] = []
+
+    def event(self, event: str, **settings: Any) -> FakeEvent:
+        found = self.events[event] = FakeEvent(replace(EventSettings.defaults(event), **settings))
+        return found
+
+    async def load(self, event: str, tickets: Sequence[str], *, arriving: bool = False) -> EventSnapshot:
+        if self.down:
+            raise ConnectionError("the store is down")
+        self.loads.append((event, list(tickets), arriving))
+        found = self.events.get(event)
+        if found is None:
+            return EventSnapshot(None, 0, 0, 0.0, self.now_ms, dict.fromkeys(tickets))
+        return EventSnapshot(
+            settings=found.settings,
+            served=found.served,
+            waiting=found.waiting,
+            observed_rate=found.observed_rate,
+            now_ms=self.now_ms,
+            tickets={t: found.tickets.get(t) for t in tickets},
+            notice=found.notice if arriving else None,
+        )
+
+    async def report(self, event: str, process: str, sockets: int, departed: Sequence[str]) -> None:
+        if self.down:
+            raise ConnectionError("the store is down")
+        self.reports.append((event, process, sockets, list(departed)))
+
+    async def forget(self, process: str, events: Iterable[str]) -> None:
+        self.forgotten.extend(events)
+
+
+class Harness:
+    """Hubs (each as one web process would have it) and the writer tasks of their sockets."""
+
+    def __init__(self, make_hub: Callable[[], Hub]) -> None:
+        self.make_hub = make_hub
+        self.hubs: list[Hub] = []
+        self.pumps: list[asyncio.Task[None]] = []
+
+    async def hub(self) -> Hub:
+        hub = self.make_hub()
+        await hub.start()
+        assert hub.subscribed.is_set()
+        self.hubs.append(hub)
+        return hub
+
+    async def connect(self, hub: Hub, ticket: str) -> tuple[RecordingSocket, Conn]:
+        socket = RecordingSocket()
+        conn = Conn(socket, ticket, ticket.partition(".")[0])
+        room = await hub.attach(conn)
+        self.pumps.append(asyncio.create_task(pump(conn, room)))
+        return socket, conn
+
+    async def close(self) -> None:
+        for task in self.pumps:
+            task.cancel()
+        await asyncio.gather(*self.pumps, return_exceptions=True)
+        for hub in self.hubs:
+            await hub.stop()
