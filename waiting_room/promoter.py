@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
@@ -24,6 +23,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from waiting_room.core.eta import ObservedRate
+from waiting_room.core.health import REPORT_SECONDS, PromoterReport
 from waiting_room.core.policy import TokenBucket
 from waiting_room.core.states import EventStatus
 from waiting_room.store import keys
@@ -34,22 +34,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # most tickets expired, removed or trimmed per event per tick
 KEEP_FINISHED_MS = 6 * 3600 * 1000  # a finished ticket still answers its status this long
-REPORT_SECONDS = 1.0  # how often the promoter writes its health report for /metrics
-REPORT_MAX_AGE_SECONDS = 10.0  # an older report is a dead (or cut off) promoter's
-
-
-def live_reports(raw: dict[str, str], now: float) -> dict[str, dict[str, Any]]:
-    """The health reports of promoters alive now (written within REPORT_MAX_AGE_SECONDS), by id."""
-    live = {}
-    for owner, text in raw.items():
-        try:
-            report = json.loads(text)
-            fresh = now - float(report["at"]) <= REPORT_MAX_AGE_SECONDS
-        except (ValueError, KeyError, TypeError):
-            continue
-        if fresh:
-            live[owner] = report
-    return live
 
 
 def lease_ms(tick_ms: int) -> int:
@@ -189,6 +173,6 @@ class Promoter:
         now = time.time()
         if now - self._last_report < REPORT_SECONDS:
             return
-        report = {"at": now, "leading": self.leading, "tick_seconds": self._slowest_tick}
-        await self.redis.hset(keys.PROMOTERS, self.owner, json.dumps(report))
+        report = PromoterReport(now, tuple(self.leading), self._slowest_tick)
+        await self.redis.hset(keys.PROMOTERS, self.owner, report.encode())
         self._last_report, self._slowest_tick = now, 0.0

@@ -79,19 +79,18 @@ async def _promote(settings: Settings) -> None:
 
 async def _check_promoters(settings: Settings) -> int:
     """Exit status for a health check: 0 if some promoter reported within the last seconds."""
-    from waiting_room.promoter import live_reports
     from waiting_room.store.events import Events
     from waiting_room.store.redis_client import connect
 
     assert settings.redis_url
     redis = connect(settings.redis_url)
     try:
-        live = live_reports(await Events(redis).promoter_reports(), time.time())
+        live = await Events(redis).live_promoters()
     finally:
         await redis.aclose()
     for owner, report in sorted(live.items()):
-        leading = ", ".join(report.get("leading", [])) or "no event"
-        print(f"{owner}: alive, leading {leading}; slowest recent tick {float(report['tick_seconds']):.3f} s")
+        leading = ", ".join(report.leading) or "no event"
+        print(f"{owner}: alive, leading {leading}; slowest recent tick {report.tick_seconds:.3f} s")
     if not live:
         print("no live promoter: nobody is being admitted", file=sys.stderr)
     return 0 if live else 1

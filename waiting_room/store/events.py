@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from waiting_room.core import messages
 from waiting_room.core.event_settings import EventSettings, InvalidSettings, validate
+from waiting_room.core.health import PromoterReport, live_reports
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import SHUFFLE_RANGE
 from waiting_room.store import keys
@@ -82,9 +83,10 @@ class Events:
                 found.append({"id": event, "settings": settings.to_json(), "stats": stats})
         return found
 
-    async def promoter_reports(self) -> dict[str, str]:
+    async def live_promoters(self) -> dict[str, PromoterReport]:
+        """The health reports of the promoters alive now, by id (read with this host's clock)."""
         reports: dict[str, str] = await self.redis.hgetall(keys.PROMOTERS)  # type: ignore[assignment]
-        return reports
+        return live_reports(reports, time.time())
 
     async def stats(self, event: str) -> dict[str, Any] | None:
         k = EventKeys(event)

@@ -14,6 +14,7 @@ from waiting_room.core.event_settings import InvalidSettings
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import is_event_id
 from waiting_room.web.errors import ApiError, json_body
+from waiting_room.web.state import WebState, app_state
 
 
 def token_ok(given: Any, expected: str) -> bool:
@@ -23,10 +24,10 @@ def token_ok(given: Any, expected: str) -> bool:
 
 def authorized(request: Request) -> bool:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and token_ok(given.strip(), request.state.wr.settings.admin_token)
+    return scheme.lower() == "bearer" and token_ok(given.strip(), app_state(request).settings.admin_token)
 
 
-def _require_admin(request: Request) -> Any:
+def _require_admin(request: Request) -> WebState:
     if not authorized(request):
         raise ApiError(
             401,
@@ -34,7 +35,7 @@ def _require_admin(request: Request) -> Any:
             "a valid admin bearer token is required",
             {"WWW-Authenticate": 'Bearer realm="waiting-room"'},
         )
-    return request.state.wr
+    return app_state(request)
 
 
 def _event_id(request: Request) -> str:

@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from waiting_room.core.states import CloseCode
 from waiting_room.store.events import Events
 from waiting_room.web.admin import token_ok
+from waiting_room.web.state import app_state
 from waiting_room.web.ws import accept, text_of
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ async def snapshot(events: Events) -> dict[str, Any]:
 
 
 async def admin_socket(ws: WebSocket) -> None:
-    wr = ws.state.wr
+    wr = app_state(ws)
     if not await accept(ws):
         return
     if not token_ok(await _first_token(ws), wr.settings.admin_token):

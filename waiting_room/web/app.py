@@ -5,14 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -25,34 +22,15 @@ from waiting_room.store.loader import RedisLoader
 from waiting_room.store.queue import Queue
 from waiting_room.store.redis_client import check_url, connect
 from waiting_room.store.scripts import Scripts
-from waiting_room.web import admin, admin_stream, i18n, pages, paths, public, ws
+from waiting_room.web import admin, admin_stream, pages, paths, public, ws
 from waiting_room.web.errors import EXCEPTION_HANDLERS
 from waiting_room.web.hub import Hub
 from waiting_room.web.metrics import Metrics
 from waiting_room.web.ratelimit import RateLimiter
 from waiting_room.web.security import SecurityHeaders
+from waiting_room.web.state import STATE_KEY, WebState
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WebState:
-    """Everything a request handler needs, built once per process."""
-
-    settings: Settings
-    redis: Redis
-    queue: Queue
-    events: Events
-    signer: Signer
-    hub: Hub
-    templates: Jinja2Templates
-    metrics: Metrics
-    join_limiter: RateLimiter
-
-    def page_context(self, request: Request, **extra: Any) -> dict[str, Any]:
-        chosen = request.query_params.get("lang") or request.cookies.get(i18n.LANG_COOKIE)
-        lang = i18n.pick_language(request.headers.get("accept-language"), chosen)
-        return {**i18n.page_context(lang), **extra}
 
 
 def signer_for(settings: Settings) -> Signer:
@@ -89,7 +67,7 @@ def create_app(settings: Settings) -> Starlette:
         if not settings.admin_token:
             log.warning("WR_ADMIN_TOKEN is not set: every admin call is refused")
         try:
-            yield {"wr": state}
+            yield {STATE_KEY: state}
         finally:
             await hub.stop()
             await redis.aclose()

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import QueueError
+from waiting_room.web.state import maybe_state
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 def error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """An HTML error page (plain text if the templates are not loaded yet)."""
-    wr = getattr(request.state, "wr", None)
+    wr = maybe_state(request)
     if wr is None:
         return PlainTextResponse(message, status, headers=headers)
     context = wr.page_context(request, title=str(status), status_code=status, message=message)

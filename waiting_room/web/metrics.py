@@ -7,7 +7,6 @@ time, so every web process reports the same truth; per-process figures
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -19,8 +18,6 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.responses import Response
-
-from waiting_room.promoter import live_reports
 
 if TYPE_CHECKING:
     from waiting_room.store.events import Events
@@ -76,9 +73,9 @@ class Metrics:
         )
         for gauge in gauges:
             gauge.clear()  # events and promoters come and go: report only the live ones
-        for owner, report in live_reports(await events.promoter_reports(), time.time()).items():
-            self.tick.labels(owner).set(float(report["tick_seconds"]))
-            for event in report["leading"]:
+        for owner, report in (await events.live_promoters()).items():
+            self.tick.labels(owner).set(report.tick_seconds)
+            for event in report.leading:
                 self.leading.labels(owner, event).set(1)
         for event in await events.ids():
             stats = await events.stats(event)

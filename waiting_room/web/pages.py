@@ -21,13 +21,14 @@ from waiting_room.store.queue import QueueError
 from waiting_room.web import i18n
 from waiting_room.web.errors import error_page
 from waiting_room.web.public import SESSION_COOKIE, set_session_cookie
+from waiting_room.web.state import app_state
 
 FAILED_STATUS = {"used": 409, "expired": 401, "invalid": 401}
 REDEEM_OUTCOMES = {"token_used": ("used", 409), "token_expired": ("expired", 401), "invalid_token": ("invalid", 401)}
 
 
 def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    wr = request.state.wr
+    wr = app_state(request)
     response: Response = wr.templates.TemplateResponse(
         request, template, wr.page_context(request, **context), status_code=status_code
     )
@@ -38,7 +39,7 @@ def _render(request: Request, template: str, status_code: int = 200, **context: 
 
 
 async def index(request: Request) -> Response:
-    wr = request.state.wr
+    wr = app_state(request)
     listed = []
     for event in await wr.events.ids():
         settings = await wr.events.get(event)
@@ -49,7 +50,7 @@ async def index(request: Request) -> Response:
 
 async def waiting(request: Request) -> Response:
     event = request.path_params["event"]
-    settings = await request.state.wr.events.get(event) if is_event_id(event) else None
+    settings = await app_state(request).events.get(event) if is_event_id(event) else None
     if settings is None:
         return error_page(request, 404, "There is no such event.")
     return _render(
@@ -68,7 +69,7 @@ async def order(request: Request) -> Response:
     token = request.query_params.get("token")
     if token:
         return await _redeem_and_return(request, event, token, from_url=True)
-    wr = request.state.wr
+    wr = app_state(request)
     failed = request.query_params.get("failed")
     if failed in FAILED_STATUS and is_event_id(event) and (settings := await wr.events.get(event)):
         return _render(request, "order.html", FAILED_STATUS[failed], event=event, title=settings.title, state=failed)
@@ -93,7 +94,7 @@ async def order_post(request: Request) -> Response:
 
 async def _redeem_and_return(request: Request, event: str, token: str, from_url: bool = False) -> Response:
     """Redeem and go to the order form (303). A token that came in the URL leaves it either way."""
-    wr = request.state.wr
+    wr = app_state(request)
     settings = await wr.events.get(event) if is_event_id(event) else None
     if settings is None:
         return error_page(request, 404, "There is no such event.")
@@ -117,7 +118,7 @@ async def _redeem_and_return(request: Request, event: str, token: str, from_url:
 
 async def order_complete(request: Request) -> Response:
     event = request.path_params["event"]
-    wr = request.state.wr
+    wr = app_state(request)
     settings = await wr.events.get(event) if is_event_id(event) else None
     if settings is None:
         return error_page(request, 404, "There is no such event.")

@@ -14,6 +14,7 @@ from waiting_room.core.tickets import is_event_id
 from waiting_room.store.queue import TicketView
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.ratelimit import retry_after_header
+from waiting_room.web.state import app_state
 
 UID_COOKIE = "wr_uid"
 SESSION_COOKIE = "wr_session"
@@ -22,15 +23,11 @@ JOINS_PER_SECOND = 200.0  # per client address and process
 JOIN_BURST = 1000.0
 
 
-def _wr(request: Request) -> Any:
-    return request.state.wr
-
-
 def ticket_json(request: Request, view: TicketView, *, with_ws: bool = False) -> dict[str, Any]:
     body = view.to_json()
     if view.claims is not None:
         body.update(
-            token=_wr(request).signer.mint(view.claims), expires_at=view.claims.expires_at, redirect=view.redirect
+            token=app_state(request).signer.mint(view.claims), expires_at=view.claims.expires_at, redirect=view.redirect
         )
     if with_ws:
         body.update(opens_at=view.opens_at, ws=f"/ws/tickets/{view.ticket}")
@@ -38,7 +35,7 @@ def ticket_json(request: Request, view: TicketView, *, with_ws: bool = False) ->
 
 
 def _secure(request: Request) -> bool:
-    return str(_wr(request).settings.public_url).startswith("https://")
+    return str(app_state(request).settings.public_url).startswith("https://")
 
 
 async def join(request: Request) -> Response:
@@ -47,7 +44,7 @@ async def join(request: Request) -> Response:
         raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
     await json_body(request)  # optional, but if present it must be well-formed
     client = request.client.host if request.client else "?"
-    wait = _wr(request).join_limiter.check(client, time.monotonic())
+    wait = app_state(request).join_limiter.check(client, time.monotonic())
     if wait is not None:
         raise ApiError(
             429,
@@ -59,8 +56,8 @@ async def join(request: Request) -> Response:
     fresh_uid = not (16 <= len(uid) <= 64 and uid.isascii() and uid.replace("-", "").replace("_", "").isalnum())
     if fresh_uid:
         uid = secrets.token_urlsafe(18)
-    view, created = await _wr(request).queue.join(event, uid)
-    _wr(request).metrics.joined(event, created)
+    view, created = await app_state(request).queue.join(event, uid)
+    app_state(request).metrics.joined(event, created)
     response = JSONResponse(ticket_json(request, view, with_ws=True), 201 if created else 200)
     if fresh_uid:
         response.set_cookie(
@@ -71,7 +68,7 @@ async def join(request: Request) -> Response:
 
 async def ticket_status(request: Request) -> Response:
     ticket = request.path_params["ticket"]
-    view = await _wr(request).queue.status(ticket)
+    view = await app_state(request).queue.status(ticket)
     if view is None:
         raise ApiError(404, "unknown_ticket", "there is no such ticket")
     return JSONResponse(ticket_json(request, view))
@@ -84,7 +81,7 @@ async def redeem(request: Request) -> Response:
         if exc.status != 400:
             raise
         body = {}
-    wr = _wr(request)
+    wr = app_state(request)
     claims = wr.signer.verify(body.get("token"))  # refusals become the contract's errors (web.errors)
     session_expires_at = await wr.queue.redeem(claims)
     wr.metrics.redeemed(claims.event)
@@ -106,7 +103,7 @@ def set_session_cookie(request: Request, response: Response, ticket: str, expire
 
 async def release(request: Request) -> Response:
     ticket = request.cookies.get(SESSION_COOKIE, "")
-    if not ticket or not await _wr(request).queue.release(ticket):
+    if not ticket or not await app_state(request).queue.release(ticket):
         raise ApiError(401, "no_session", "there is no live session to release")
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE)
@@ -114,7 +111,7 @@ async def release(request: Request) -> Response:
 
 
 async def jwks(request: Request) -> Response:
-    return JSONResponse(_wr(request).signer.jwks, headers={"Cache-Control": "public, max-age=300"})
+    return JSONResponse(app_state(request).signer.jwks, headers={"Cache-Control": "public, max-age=300"})
 
 
 async def healthz(request: Request) -> Response:
@@ -123,14 +120,14 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     try:
-        await _wr(request).redis.ping()
+        await app_state(request).redis.ping()
     except Exception:
         return JSONResponse({"error": {"code": "unavailable", "message": "Redis does not answer"}}, 503)
     return JSONResponse({"status": "ready"})
 
 
 async def metrics(request: Request) -> Response:
-    wr = _wr(request)
+    wr = app_state(request)
     page: Response = await wr.metrics.render(wr.events)
     return page
 

@@ -25,6 +25,7 @@ from waiting_room.core import messages
 from waiting_room.core.states import CloseCode
 from waiting_room.core.tickets import event_of
 from waiting_room.web.rooms import Conn, Room
+from waiting_room.web.state import app_state
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ CLOSE_GRACE_SECONDS = 2.0
 async def accept(ws: WebSocket) -> bool:
     """Accept the handshake, then close with 4403 unless the page's origin may open sockets here."""
     await ws.accept()
-    if ws.state.wr.settings.origin_allowed(ws.headers.get("origin")):
+    if app_state(ws).settings.origin_allowed(ws.headers.get("origin")):
         return True
     await ws.close(CloseCode.ORIGIN_NOT_ALLOWED)
     return False
@@ -47,7 +48,7 @@ def text_of(message: Message) -> str:
 
 
 async def ticket_socket(ws: WebSocket) -> None:
-    wr = ws.state.wr
+    wr = app_state(ws)
     if not await accept(ws):
         return
     ticket = ws.path_params["ticket"]
