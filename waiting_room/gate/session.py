@@ -53,7 +53,7 @@ class SessionCodec:
 
     def decode(self, value: str | None, now: float | None = None) -> GateSession | None:
         """The session a cookie value holds if its signature is ours (and, given `now`, it is still live)."""
-        if not value or value.count(".") != 1 or len(value) > 8192:
+        if not value or not value.isascii() or value.count(".") != 1 or len(value) > 8192:
             return None
         payload, mac = value.split(".")
         if not hmac.compare_digest(mac, self._mac(payload)):
