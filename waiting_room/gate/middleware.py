@@ -116,7 +116,8 @@ class AdmissionGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" and scope["method"] == "POST" and scope["path"] == RELEASE_PATH:
-            await self._release(scope).send(send)
+            reply = await self._release(scope)
+            await reply.send(send)
             return
         event = self._event_of(scope) if kind in ("http", "websocket") else None
         if event is None or self._session(scope, event) is not None:
