@@ -115,6 +115,9 @@ class AdmissionGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "lifespan":
+            await self.app(scope, self._closing_on_shutdown(receive), send)
+            return
         if kind == "http" and scope["method"] == "POST" and scope["path"] == RELEASE_PATH:
             reply = await self._release(scope)
             await reply.send(send)
@@ -145,6 +148,15 @@ class AdmissionGate:
             await self.app(scope, receive, _with_headers(send, [(b"set-cookie", cookie)]))
             return
         await responses.redirect(_location(scope), [(b"set-cookie", cookie)]).send(send)
+
+    def _closing_on_shutdown(self, receive: Receive) -> Receive:
+        async def receiving() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                await self.waiting_room.aclose()
+            return message
+
+        return receiving
 
     def _session(self, scope: Scope, event: str) -> GateSession | None:
         value = parse_cookies(_header(scope, b"cookie")).get(cookie_name(event))

@@ -19,6 +19,7 @@ class WaitingRoom:
     def __init__(self, base_url: str, client: httpx.AsyncClient | None = None, timeout: float = 5.0) -> None:
         self.base_url = base_url
         self._client = client
+        self._owned = client is None  # an operator's own client is theirs to close
         self._timeout = timeout
 
     def _http(self) -> httpx.AsyncClient:
@@ -28,8 +29,9 @@ class WaitingRoom:
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        if self._owned and self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         try:
