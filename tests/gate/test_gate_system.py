@@ -45,6 +45,12 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def bad_signature(token: str) -> str:
+    """One base64 digit changed mid-signature (the last digit may carry only padding bits)."""
+    head, payload, sig = token.split(".")
+    return f"{head}.{payload}.{sig[:10]}{'A' if sig[10] != 'A' else 'B'}{sig[11:]}"
+
+
 def claims_of(token: str) -> dict[str, Any]:
     data: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     return data
@@ -180,6 +186,7 @@ def test_bad_tokens_are_refused_and_none_is_spent(cluster: Cluster, shop: Protec
         expired: "token_expired",
         none: "invalid_token",
         admitted_token(cluster, other_event): "invalid_token",  # valid, but for another event
+        bad_signature(token): "invalid_token",
         "garbage": "invalid_token",
     }
     path = f"/guarded/{event_id}/checkout"
@@ -277,3 +284,21 @@ def test_key_rotation_keeps_tokens_in_flight(cluster_factory: Any, tmp_path: Pat
         r = shop.client().get(path, params={"token": by_old_key})
         assert r.status_code == 401 and error(r)["code"] == "invalid_token"
         assert cluster.ticket(late["sub"])["state"] == "admitted"
+
+
+def test_the_waiting_room_releases_by_the_redeemed_token(cluster: Cluster, event_id: str) -> None:
+    """What the gate's release relies on: `POST /api/sessions/release {"token"}` with no cookie of ours."""
+    cluster.put_event(event_id)
+    token = admitted_token(cluster, event_id)
+    release = cluster.url("/api/sessions/release")
+    r = cluster.http.post(release, json={"token": token})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "no_session"  # admitted, not yet redeemed
+    assert cluster.redeem(token).status_code == 200
+    assert cluster.stats(event_id)["active"] == 1
+    for forged in ("garbage", bad_signature(token), token.split(".")[0] + ".e30."):
+        r = cluster.http.post(release, json={"token": forged})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "no_session"
+    assert cluster.stats(event_id)["active"] == 1
+    assert cluster.http.post(release, json={"token": token}).status_code == 204
+    assert cluster.stats(event_id)["active"] == 0
+    assert cluster.http.post(release, json={"token": token}).status_code == 401
