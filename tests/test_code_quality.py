@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ["waiting_room", "tests", "bench"]
+SOURCES = ["waiting_room", "tests", "bench", "examples"]
 
 
 def _tool(name: str) -> str:

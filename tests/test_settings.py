@@ -30,6 +30,7 @@ def test_every_variable_is_read() -> None:
             "WR_PUBLIC_URL": "https://wr.example",
             "WR_ALLOWED_ORIGINS": "https://shop.example",
             "WR_DATA_DIR": "/var/lib/wr",
+            "WR_VERIFY_KEYS": "/etc/wr/old.pem, /etc/wr/older.pub.pem,",
         }
     )
     assert settings == Settings(
@@ -40,6 +41,7 @@ def test_every_variable_is_read() -> None:
         public_url="https://wr.example",
         allowed_origins=frozenset({"https://shop.example"}),
         data_dir=Path("/var/lib/wr"),
+        verify_key_paths=(Path("/etc/wr/old.pem"), Path("/etc/wr/older.pub.pem")),
     )
 
 

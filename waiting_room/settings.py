@@ -29,6 +29,8 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL
     allowed_origins: frozenset[str] = frozenset()
     data_dir: Path = Path(".waiting-room")
+    # retiring keys during a rotation: still in the JWKS and still accepted at redemption
+    verify_key_paths: tuple[Path, ...] = ()
 
     @property
     def tick_seconds(self) -> float:
@@ -55,6 +57,7 @@ class Settings:
         origins = env.get("WR_ALLOWED_ORIGINS", "")
         allowed = {o.strip().rstrip("/") for o in origins.split(",") if o.strip()} or {origin_of(public_url)}
         key = env.get("WR_SIGNING_KEY")
+        verify_keys = tuple(Path(p.strip()) for p in env.get("WR_VERIFY_KEYS", "").split(",") if p.strip())
         return cls(
             redis_url=env.get("WR_REDIS_URL") or None,
             signing_key_path=Path(key) if key else None,
@@ -63,6 +66,7 @@ class Settings:
             public_url=public_url,
             allowed_origins=frozenset(allowed),
             data_dir=Path(env.get("WR_DATA_DIR", ".waiting-room")),
+            verify_key_paths=verify_keys,
         )
 
 

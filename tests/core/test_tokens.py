@@ -27,6 +27,7 @@ from waiting_room.core.tokens import (
     _thumbprint,
     ensure_private_key,
     load_private_key,
+    load_verify_key,
 )
 
 ISSUER = "https://wr.example"
@@ -272,3 +273,51 @@ def test_load_private_key_refuses_a_key_that_cannot_sign(tmp_path: Path) -> None
     )
     with pytest.raises(ValueError, match="Ed25519, EC or RSA"):
         load_private_key(path)
+
+
+# --- key rotation ------------------------------------------------------------
+
+
+def test_a_retiring_key_still_verifies_and_stays_in_the_jwks() -> None:
+    old, new = ed25519.Ed25519PrivateKey.generate(), ec.generate_private_key(ec.SECP256R1())
+    in_flight = Signer(old, ISSUER).mint(claims())
+    rotated = Signer(new, ISSUER, [old.public_key()])
+    assert rotated.verify(in_flight) == claims()
+    assert [k["kid"] for k in rotated.jwks["keys"]] == [rotated.kid, Signer(old, ISSUER).kid]
+    assert jwt.get_unverified_header(rotated.mint(claims()))["kid"] == rotated.kid
+    with pytest.raises(TokenError) as refused:
+        Signer(new, ISSUER).verify(in_flight)  # retired: removed from the list
+    assert refused.value.code == "invalid_token"
+
+
+def test_a_token_naming_a_known_kid_but_signed_by_another_key_is_refused() -> None:
+    signer = Signer(KEYS["EdDSA"], ISSUER)
+    forged = jwt.encode(
+        claims().to_jwt(), ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": signer.kid}
+    )
+    with pytest.raises(TokenError):
+        signer.verify(forged)
+
+
+def test_release_may_verify_an_expired_token_but_redemption_may_not() -> None:
+    signer = Signer(KEYS["EdDSA"], ISSUER)
+    token = signer.mint(claims(expires_in=-10))
+    with pytest.raises(TokenError) as refused:
+        signer.verify(token)
+    assert refused.value.code == "token_expired"
+    assert signer.verify(token, allow_expired=True).event == "demo"
+
+
+def test_verify_keys_load_from_a_private_or_a_public_pem(tmp_path: Path) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = tmp_path / "old.pem"
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public = tmp_path / "old.pub.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    kid = Signer(key, ISSUER).kid
+    for path in (private, public):
+        assert Signer(KEYS["ES256"], ISSUER, [load_verify_key(path)]).jwks["keys"][1]["kid"] == kid

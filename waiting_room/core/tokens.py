@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from waiting_room.core.tickets import Admission
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 LEEWAY_SECONDS = 0
 
 
@@ -86,16 +88,23 @@ class Claims:
             raise TokenError("invalid_token", "the token lacks a required claim") from None
 
 
-def _algorithm(key: PrivateKey) -> str:
-    if isinstance(key, ed25519.Ed25519PrivateKey):
+def _public(key: PrivateKey | PublicKey) -> PublicKey:
+    if isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        return key.public_key()
+    return key
+
+
+def _algorithm(key: PrivateKey | PublicKey) -> str:
+    public = _public(key)
+    if isinstance(public, ed25519.Ed25519PublicKey):
         return "EdDSA"
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[key.curve.name]
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[public.curve.name]
     return "RS256"
 
 
-def _public_jwk(key: PrivateKey) -> dict[str, Any]:
-    public = key.public_key()
+def _public_jwk(key: PrivateKey | PublicKey) -> dict[str, Any]:
+    public = _public(key)
     if isinstance(public, ed25519.Ed25519PublicKey):
         jwk: dict[str, Any] = json.loads(OKPAlgorithm.to_jwk(public))
     elif isinstance(public, ec.EllipticCurvePublicKey):
@@ -112,30 +121,60 @@ def _thumbprint(jwk: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
-class Signer:
-    """Mints and verifies admission tokens with one private key."""
+@dataclass(frozen=True)
+class _VerifyKey:
+    kid: str
+    algorithm: str
+    public: PublicKey
+    jwk: dict[str, Any]
 
-    def __init__(self, key: PrivateKey, issuer: str) -> None:
+
+def _verify_key(key: PrivateKey | PublicKey) -> _VerifyKey:
+    jwk = _public_jwk(key)
+    kid = _thumbprint(jwk)
+    algorithm = _algorithm(key)
+    return _VerifyKey(kid, algorithm, _public(key), {**jwk, "kid": kid, "use": "sig", "alg": algorithm})
+
+
+class Signer:
+    """Mints admission tokens with one private key and verifies them with it or any retiring key.
+
+    Key rotation: the new key signs, and the old ones (`retiring`) stay in the JWKS and keep
+    verifying, so a token minted just before the switch still redeems; once every such token has
+    expired the operator drops them.
+    """
+
+    def __init__(self, key: PrivateKey, issuer: str, retiring: Sequence[PrivateKey | PublicKey] = ()) -> None:
         self._key = key
         self.issuer = issuer
-        self.algorithm = _algorithm(key)
-        jwk = _public_jwk(key)
-        self.kid = _thumbprint(jwk)
-        self._public = key.public_key()
-        self.jwks = {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": self.algorithm}]}
+        signing = _verify_key(key)
+        self.algorithm = signing.algorithm
+        self.kid = signing.kid
+        self._keys: dict[str, _VerifyKey] = {signing.kid: signing}
+        for old in retiring:
+            found = _verify_key(old)
+            self._keys.setdefault(found.kid, found)
+        self.jwks = {"keys": [k.jwk for k in self._keys.values()]}
 
     def mint(self, claims: Claims) -> str:
         return jwt.encode(claims.to_jwt(), self._key, algorithm=self.algorithm, headers={"kid": self.kid})
 
-    def verify(self, token: object) -> Claims:
-        """Signature, expiry and issuer; the audience (event) is checked by the caller against its record."""
+    def verify(self, token: object, *, allow_expired: bool = False) -> Claims:
+        """Signature, expiry and issuer; the audience (event) is checked by the caller against its record.
+
+        `allow_expired` serves release: a session outlives the token that opened it.
+        """
         if not isinstance(token, str) or not token or len(token) > 4096:
             raise TokenError("invalid_token", "the token is missing or malformed")
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = self._keys.get(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise TokenError("invalid_token", "the token is signed by a key this waiting room does not hold")
             data = jwt.decode(
                 token,
-                self._public,
-                algorithms=[self.algorithm],
+                key.public,
+                algorithms=[key.algorithm],
                 issuer=self.issuer,
                 leeway=LEEWAY_SECONDS,
                 # iat is when Redis admitted the ticket: a web process whose clock lags a little
@@ -143,6 +182,7 @@ class Signer:
                 options={
                     "verify_aud": False,
                     "verify_iat": False,
+                    "verify_exp": not allow_expired,
                     "require": ["exp", "iat", "aud", "sub", "jti", "iss"],
                 },
             )
@@ -157,6 +197,17 @@ def load_private_key(path: Path) -> PrivateKey:
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise ValueError(f"{path}: the signing key must be Ed25519, EC or RSA")
+    return key
+
+
+def load_verify_key(path: Path) -> PrivateKey | PublicKey:
+    """A retiring key: its private PEM (simply the old WR_SIGNING_KEY file) or only its public PEM."""
+    pem = path.read_bytes()
+    if b"PRIVATE KEY" in pem:
+        return load_private_key(path)
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        raise ValueError(f"{path}: a verification key must be Ed25519, EC or RSA")
     return key
 
 

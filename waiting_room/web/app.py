@@ -14,7 +14,14 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from waiting_room.core.tokens import Signer, ensure_private_key, load_private_key
+from waiting_room.core.tokens import (
+    PrivateKey,
+    PublicKey,
+    Signer,
+    ensure_private_key,
+    load_private_key,
+    load_verify_key,
+)
 from waiting_room.settings import Settings
 from waiting_room.store.bus import RedisBus
 from waiting_room.store.events import Events
@@ -43,7 +50,13 @@ def signer_for(settings: Settings) -> Signer:
         path = settings.data_dir / "signing-key.pem"
         log.warning("WR_SIGNING_KEY is not set: signing with %s (every web process must share one key)", path)
         key = ensure_private_key(path)
-    return Signer(key, settings.public_url)
+    retiring: list[PrivateKey | PublicKey] = []
+    for path in settings.verify_key_paths:
+        try:
+            retiring.append(load_verify_key(path))
+        except OSError as exc:
+            raise ValueError(f"WR_VERIFY_KEYS: cannot read {path}: {exc.strerror}") from None
+    return Signer(key, settings.public_url, retiring)
 
 
 def create_app(settings: Settings) -> Starlette:

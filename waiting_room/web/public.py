@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from waiting_room.core.tickets import is_event_id
+from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import TicketView
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.ratelimit import retry_after_header
@@ -102,7 +103,19 @@ def set_session_cookie(request: Request, response: Response, ticket: str, expire
 
 
 async def release(request: Request) -> Response:
+    """By the session cookie, or by the redeemed token (a protected backend's gate holds no cookie of ours)."""
+    try:
+        body = await json_body(request)
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        body = {}
     ticket = request.cookies.get(SESSION_COOKIE, "")
+    if "token" in body:
+        try:
+            ticket = app_state(request).signer.verify(body["token"], allow_expired=True).ticket
+        except TokenError:
+            ticket = ""
     if not ticket or not await app_state(request).queue.release(ticket):
         raise ApiError(401, "no_session", "there is no live session to release")
     response = Response(status_code=204)

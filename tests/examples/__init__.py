@@ -1,0 +1,1 @@
+"""The examples/ folder: run as a user would, against real processes."""
