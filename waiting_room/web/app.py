@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Mount
@@ -21,7 +19,7 @@ from waiting_room.core.tokens import Signer, ensure_private_key, load_private_ke
 from waiting_room.settings import Settings
 from waiting_room.store.events import Events
 from waiting_room.store.queue import Queue
-from waiting_room.store.redis_client import check_url, connect
+from waiting_room.store.redis_client import check_url, connect, retry_policy
 from waiting_room.store.scripts import Scripts
 from waiting_room.web import admin, admin_stream, i18n, pages, paths, public, ws
 from waiting_room.web.errors import EXCEPTION_HANDLERS
@@ -76,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = connect(redis_url)
-        bus_redis = connect(redis_url, socket_timeout=None, retry=Retry(NoBackoff(), 0))
+        bus_redis = connect(redis_url, socket_timeout=None, retry=retry_policy(0))
         scripts = Scripts.register(redis)
         queue = Queue(redis, scripts, settings.public_url)
         hub = Hub(redis, bus_redis, queue, scripts, signer, settings.tick_seconds)
