@@ -116,6 +116,9 @@ def test_opens_at_accepts_unix_seconds_or_null(value: Any, expected: float | Non
         -0.5,
         32_503_680_000,
         1e300,
+        10**400,  # fits no float: compared as an integer, never converted
+        -(10**400),
+        "1" * 400,
         "tomorrow",
         "2030-01-01T00:00:00Z",
         [1],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -80,8 +79,9 @@ def _opens_at(value: Any) -> float | None:
             value = float(value)
         except ValueError:
             raise InvalidSettings("opens_at", "must be unix seconds or null") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidSettings("opens_at", "must be unix seconds or null")
+    # compared before any float(): a 400-digit integer does not fit one (and NaN fails the comparison)
     if not 0 <= value < 32503680000:  # year 3000
         raise InvalidSettings("opens_at", "must be unix seconds between 1970 and 3000")
     return float(value)

@@ -114,7 +114,8 @@ class Signer:
 
     def verify(self, token: object) -> Claims:
         """Signature, expiry and issuer; the audience (event) is checked by the caller against its record."""
-        if not isinstance(token, str) or not token or len(token) > 4096:
+        # a JWT is base64url and dots: anything else (a lone surrogate, say) fails before PyJWT sees it
+        if not isinstance(token, str) or not token or len(token) > 4096 or not token.isascii():
             raise TokenError("invalid_token", "the token is missing or malformed")
         try:
             data = jwt.decode(

@@ -22,7 +22,7 @@ from waiting_room.store.queue import Queue
 from waiting_room.store.redis_client import check_url, connect, retry_policy
 from waiting_room.store.scripts import Scripts
 from waiting_room.web import admin, admin_stream, i18n, pages, paths, public, ws
-from waiting_room.web.errors import EXCEPTION_HANDLERS
+from waiting_room.web.errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from waiting_room.web.hub import Hub
 from waiting_room.web.metrics import Metrics
 from waiting_room.web.ratelimit import RateLimiter
@@ -100,5 +100,6 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/static", StaticFiles(directory=str(paths.STATIC)), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(UnexpectedErrors)
+    app.add_middleware(SecurityHeaders)  # added last, so it wraps every answer, the error ones included
     return app

@@ -45,16 +45,16 @@ async def join(request: Request) -> Response:
     event = request.path_params["event"]
     if not is_event_id(event):
         raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
-    await json_body(request)  # optional, but if present it must be well-formed
     client = request.client.host if request.client else "?"
     wait = _wr(request).join_limiter.check(client, time.monotonic())
-    if wait is not None:
+    if wait is not None:  # before the body is read: a flood costs no parsing
         raise ApiError(
             429,
             "rate_limited",
             "too many joins from this address; try again shortly",
             {"Retry-After": retry_after_header(wait)},
         )
+    await json_body(request)  # optional, but if present it must be well-formed
     uid = request.cookies.get(UID_COOKIE, "")
     fresh_uid = not (16 <= len(uid) <= 64 and uid.isascii() and uid.replace("-", "").replace("_", "").isalnum())
     if fresh_uid:
