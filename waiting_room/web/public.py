@@ -45,6 +45,7 @@ async def join(request: Request) -> Response:
     event = request.path_params["event"]
     if not is_event_id(event):
         raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
+    refuse_cross_origin(request)
     client = request.client.host if request.client else "?"
     wait = _wr(request).join_limiter.check(client, time.monotonic())
     if wait is not None:  # before the body is read: a flood costs no parsing
@@ -67,6 +68,16 @@ async def join(request: Request) -> Response:
             UID_COOKIE, uid, max_age=UID_MAX_AGE, httponly=True, samesite="lax", secure=_secure(request)
         )
     return response
+
+
+def refuse_cross_origin(request: Request) -> None:
+    """A browser on another site must not make its visitor join (or overwrite the visitor's wr_uid): an
+    auto-submitted form or a no-cors fetch would. Browsers say where a request comes from; apps and
+    servers send neither header, and are served."""
+    origin = request.headers.get("origin")
+    cross_site = request.headers.get("sec-fetch-site", "").lower() == "cross-site"
+    if cross_site or (origin is not None and not _wr(request).settings.origin_allowed(origin)):
+        raise ApiError(403, "cross_origin", "joins are accepted only from this waiting room's own pages")
 
 
 async def ticket_status(request: Request) -> Response:
