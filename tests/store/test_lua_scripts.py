@@ -146,13 +146,15 @@ async def test_redeem_and_release_replies(redis: Redis, scripts: Scripts, events
     await promote(scripts, event_id, "me", budget=1)
     k = EventKeys(event_id)
     jti = json.loads(await redis.hget(k.tickets, ticket) or "{}")["jti"]
-    redeem_keys = [k.tickets, k.pending, k.active, k.stats, k.settings, k.done]
+    redeem_keys = [k.tickets, k.pending, k.active, k.stats, k.settings, k.done, k.session("s1")]
     assert await scripts.redeem(redeem_keys, [ticket, "wrong"]) == ["invalid"]
     assert await scripts.redeem(redeem_keys, [new_ticket(event_id), jti]) == ["invalid"]
     ok = await scripts.redeem(redeem_keys, [ticket, jti])
     assert ok[0] == "ok"
     assert await redis.zscore(k.active, ticket) == int(ok[1])
     assert await scripts.redeem(redeem_keys, [ticket, jti]) == ["used"]
+    assert await redis.get(k.session("s1")) == ticket
+    assert await scripts.release([k.active, k.tickets, k.session("nobody")], [""]) == 0
     assert await scripts.release([k.active, k.tickets], [ticket]) == 1
     assert await scripts.release([k.active, k.tickets], [ticket]) == 0
     assert json.loads(await redis.hget(k.tickets, ticket) or "{}")["released"] == 1

@@ -112,8 +112,10 @@ class Signer:
     def mint(self, claims: Claims) -> str:
         return jwt.encode(claims.to_jwt(), self._key, algorithm=self.algorithm, headers={"kid": self.kid})
 
-    def verify(self, token: object) -> Claims:
-        """Signature, expiry and issuer; the audience (event) is checked by the caller against its record."""
+    def verify(self, token: object, *, expired_ok: bool = False) -> Claims:
+        """Signature, expiry and issuer; the audience (event) is checked by the caller against its record.
+
+        `expired_ok`: for releasing a session, which outlives the token that opened it."""
         # a JWT is base64url and dots: anything else (a lone surrogate, say) fails before PyJWT sees it
         if not isinstance(token, str) or not token or len(token) > 4096 or not token.isascii():
             raise TokenError("invalid_token", "the token is missing or malformed")
@@ -127,6 +129,7 @@ class Signer:
                 # iat is when Redis admitted the ticket: a web process whose clock lags a little
                 # must not refuse a fresh token as "issued in the future"
                 options={
+                    "verify_exp": not expired_ok,
                     "verify_aud": False,
                     "verify_iat": False,
                     "require": ["exp", "iat", "aud", "sub", "jti", "iss"],

@@ -89,6 +89,11 @@ class EventKeys:
         """hash: the latest live notice of this event."""
         return self._key("notice")
 
+    def session(self, secret: str) -> str:
+        """string: the ticket a redeemed session belongs to, named by the session cookie's secret;
+        expires with the session."""
+        return self._key(f"session:{secret}")
+
     @property
     def conns(self) -> str:
         """hash: web process id -> "count:ms" of its open sockets for this event."""

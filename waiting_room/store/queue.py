@@ -16,6 +16,7 @@ from redis.asyncio.client import Pipeline
 
 from waiting_room.core import eta
 from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.sessions import new_session, parse_session
 from waiting_room.core.states import EventStatus, TicketState
 from waiting_room.core.tickets import SHUFFLE_RANGE, TicketRecord, event_of, new_ticket
 from waiting_room.core.tokens import Claims
@@ -55,6 +56,19 @@ class TicketView:
             "waiting": self.waiting,
             "eta_seconds": self.eta_seconds,
         }
+
+
+@dataclass(frozen=True)
+class Session:
+    """A redeemed ticket's session at the target; `cookie` is its secret (see core.sessions)."""
+
+    cookie: str
+    ticket: str
+    expires_at: float  # unix seconds
+
+    @property
+    def event(self) -> str:
+        return self.cookie.partition(".")[0]
 
 
 def _ms_now(time_reply: Any) -> int:
@@ -166,17 +180,19 @@ class Queue:
             expires_at=expires_ms // 1000,
         )
 
-    async def redeem(self, claims: Claims) -> float:
-        """Mark the ticket redeemed once; returns the session's expiry (unix seconds)."""
+    async def redeem(self, claims: Claims) -> Session:
+        """Mark the ticket redeemed once and open its session."""
         if event_of(claims.ticket) != claims.event:
             raise QueueError(401, "invalid_token", "the token's audience does not match its ticket")
         k = EventKeys(claims.event)
+        cookie = new_session(claims.event)
+        session_key = k.session(cookie.partition(".")[2])
         reply = await self.scripts.redeem(
-            [k.tickets, k.pending, k.active, k.stats, k.settings, k.done], [claims.ticket, claims.jti]
+            [k.tickets, k.pending, k.active, k.stats, k.settings, k.done, session_key], [claims.ticket, claims.jti]
         )
         outcome = reply[0]
         if outcome == "ok":
-            return int(reply[1]) / 1000
+            return Session(cookie, claims.ticket, int(reply[1]) / 1000)
         if outcome == "used":
             raise QueueError(409, "token_used", "this admission token has already been used")
         if outcome == "expired":
@@ -184,21 +200,36 @@ class Queue:
         raise QueueError(401, "invalid_token", "the token does not match an admitted ticket")
 
     async def release(self, ticket: str) -> bool:
+        """End the session a redeemed ticket holds (release by its token)."""
         event = event_of(ticket)
         if event is None:
             return False
         k = EventKeys(event)
         return bool(await self.scripts.release([k.active, k.tickets], [ticket]))
 
-    async def session(self, ticket: str) -> float | None:
-        """The expiry (unix seconds) of the live session a redeemed ticket holds, else None."""
-        event = event_of(ticket)
-        if event is None:
+    async def release_session(self, cookie: str) -> bool:
+        """End the session a cookie names."""
+        parsed = parse_session(cookie)
+        if parsed is None:
+            return False
+        event, secret = parsed
+        k = EventKeys(event)
+        return bool(await self.scripts.release([k.active, k.tickets, k.session(secret)], [""]))
+
+    async def session(self, cookie: str) -> Session | None:
+        """The live session a cookie names, else None."""
+        parsed = parse_session(cookie)
+        if parsed is None:
+            return None
+        event, secret = parsed
+        k = EventKeys(event)
+        ticket = await self.redis.get(k.session(secret))
+        if ticket is None:
             return None
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zscore(EventKeys(event).active, ticket)
+            pipe.zscore(k.active, ticket)
             pipe.time()
             score, time_reply = await pipe.execute()
         if score is None or score <= _ms_now(time_reply):
-            return None
-        return float(score) / 1000
+            return None  # released (perhaps by its token) or over
+        return Session(cookie, str(ticket), float(score) / 1000)

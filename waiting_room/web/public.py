@@ -11,7 +11,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from waiting_room.core.tickets import is_event_id
-from waiting_room.store.queue import TicketView
+from waiting_room.core.tokens import TokenError
+from waiting_room.store.queue import Session, TicketView
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.ratelimit import retry_after_header
 
@@ -88,27 +89,32 @@ async def ticket_status(request: Request) -> Response:
     return JSONResponse(ticket_json(request, view))
 
 
-async def redeem(request: Request) -> Response:
+async def _body_or_nothing(request: Request) -> dict[str, Any]:
+    """The JSON body, or {} when it is malformed: these calls answer a bad body as a missing token."""
     try:
-        body = await json_body(request)
+        return await json_body(request)
     except ApiError as exc:
         if exc.status != 400:
             raise
-        body = {}
+        return {}
+
+
+async def redeem(request: Request) -> Response:
+    body = await _body_or_nothing(request)
     wr = _wr(request)
     claims = wr.signer.verify(body.get("token"))  # refusals become the contract's errors (web.errors)
-    session_expires_at = await wr.queue.redeem(claims)
+    session = await wr.queue.redeem(claims)
     wr.metrics.redeemed(claims.event)
-    response = JSONResponse({"event": claims.event, "ticket": claims.ticket, "session_expires_at": session_expires_at})
-    set_session_cookie(request, response, claims.ticket, session_expires_at)
+    response = JSONResponse({"event": claims.event, "ticket": claims.ticket, "session_expires_at": session.expires_at})
+    set_session_cookie(request, response, session)
     return response
 
 
-def set_session_cookie(request: Request, response: Response, ticket: str, expires_at: float) -> None:
+def set_session_cookie(request: Request, response: Response, session: Session) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        ticket,
-        max_age=max(1, int(expires_at - time.time())),
+        session.cookie,
+        max_age=max(1, int(session.expires_at - time.time())),
         httponly=True,
         samesite="lax",
         secure=_secure(request),
@@ -116,8 +122,17 @@ def set_session_cookie(request: Request, response: Response, ticket: str, expire
 
 
 async def release(request: Request) -> Response:
-    ticket = request.cookies.get(SESSION_COOKIE, "")
-    if not ticket or not await _wr(request).queue.release(ticket):
+    """By the session cookie, or by the token that was redeemed (a gate, or any backend, holds that one)."""
+    wr = _wr(request)
+    released = await wr.queue.release_session(request.cookies.get(SESSION_COOKIE, ""))
+    if not released:
+        token = (await _body_or_nothing(request)).get("token")
+        try:
+            claims = wr.signer.verify(token, expired_ok=True) if token is not None else None
+        except TokenError:
+            claims = None
+        released = claims is not None and await wr.queue.release(claims.ticket)
+    if not released:
         raise ApiError(401, "no_session", "there is no live session to release")
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE)
