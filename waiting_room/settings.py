@@ -7,6 +7,7 @@ token is hidden from ``repr``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL
     allowed_origins: frozenset[str] = frozenset()
     data_dir: Path = Path(".waiting-room")
+    # whose X-Forwarded-For names the client (per-client limits, logs); uvicorn's forwarded_allow_ips
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
 
     @property
     def tick_seconds(self) -> float:
@@ -63,7 +66,21 @@ class Settings:
             public_url=public_url,
             allowed_origins=frozenset(allowed),
             data_dir=Path(env.get("WR_DATA_DIR", ".waiting-room")),
+            trusted_proxies=trusted_proxies(env.get("WR_TRUSTED_PROXIES", "127.0.0.1")),
         )
+
+
+def trusted_proxies(value: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDRs (or `*`: every peer is a proxy); empty trusts nobody."""
+    found = tuple(part.strip() for part in value.split(",") if part.strip())
+    for part in found:
+        if part == "*":
+            continue
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise SettingsError(f"WR_TRUSTED_PROXIES: {part!r} is not an address or CIDR") from None
+    return found
 
 
 def origin_of(url: str) -> str:

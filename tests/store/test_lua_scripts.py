@@ -20,11 +20,20 @@ from waiting_room.store.scripts import Scripts
 pytestmark = pytest.mark.usefixtures("deadline")
 
 
-async def join(scripts: Scripts, event: str, uid: str, replace: str = "") -> list[Any]:
+async def join(
+    scripts: Scripts,
+    event: str,
+    uid: str,
+    replace: str = "",
+    client: str = "10.0.0.1",
+    proof: tuple[str, int, int] = ("-", 0, 0),
+) -> list[Any]:
     k = EventKeys(event)
+    salt, proved, until_ms = proof
+    per_client = [k.client_joins(client), k.client_waiting(client), k.proof(salt)]
     reply: list[Any] = await scripts.join(
-        [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen],
-        [new_ticket(event), uid, secrets.randbelow(1 << 40), replace, secrets.token_urlsafe(16)],
+        [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen, *per_client],
+        [new_ticket(event), uid, secrets.randbelow(1 << 40), replace, secrets.token_urlsafe(16), proved, until_ms],
     )
     return reply
 
@@ -158,3 +167,55 @@ async def test_redeem_and_release_replies(redis: Redis, scripts: Scripts, events
     assert await scripts.release([k.active, k.tickets], [ticket]) == 1
     assert await scripts.release([k.active, k.tickets], [ticket]) == 0
     assert json.loads(await redis.hget(k.tickets, ticket) or "{}")["released"] == 1
+
+
+async def test_join_holds_a_client_to_its_joins_per_minute(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "paused", "client_joins_per_minute": 3})
+    replies = [await join(scripts, event_id, f"u{i}") for i in range(5)]
+    assert [r[0] for r in replies] == ["new", "new", "new", "rate_limited", "rate_limited"]
+    assert 0 < replies[3][1] <= 20_000  # a third of a minute at most, until the next token
+    assert (await join(scripts, event_id, "u0"))[0] == "existing"  # the line's own holders are not refused
+    assert (await join(scripts, event_id, "u9", client="10.0.0.2"))[0] == "new"  # another address
+    k = EventKeys(event_id)
+    assert await redis.zcard(k.line) == 4
+    assert 0 < await redis.pttl(k.client_joins("10.0.0.1")) <= 60_000  # the bucket forgets itself
+    await events.put(event_id, {"client_joins_per_minute": 0})  # off, live
+    assert (await join(scripts, event_id, "u5"))[0] == "new"
+
+
+async def test_join_caps_the_tickets_a_client_has_waiting(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "open", "client_max_waiting": 2})
+    first, second = [(await join(scripts, event_id, f"u{i}"))[1] for i in range(2)]
+    assert await join(scripts, event_id, "u2") == ["too_many_waiting", 2]
+    assert (await join(scripts, event_id, "u3", client="10.0.0.2"))[0] == "new"
+    await promote(scripts, event_id, "me", budget=1)  # the first leaves the line: a place frees up
+    assert await redis.zscore(EventKeys(event_id).line, first) is None
+    assert (await join(scripts, event_id, "u2"))[0] == "new"
+    assert await join(scripts, event_id, "u4") == ["too_many_waiting", 2]
+    assert await redis.smembers(EventKeys(event_id).client_waiting("10.0.0.1")) == {
+        second,
+        await uid_ticket(redis, event_id, "u2"),
+    }
+
+
+async def uid_ticket(redis: Redis, event: str, uid: str) -> str:
+    return str(await redis.hget(EventKeys(event).uids, uid))
+
+
+async def test_join_wants_a_fresh_unused_proof_when_the_event_asks(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "paused", "pow_difficulty": 8})
+    now_ms = int((await redis.time())[0]) * 1000
+    assert await join(scripts, event_id, "u0") == ["proof_required", 8, "missing"]
+    assert await join(scripts, event_id, "u0", proof=("s1", 7, now_ms + 60_000)) == ["proof_required", 8, "missing"]
+    assert await join(scripts, event_id, "u0", proof=("s1", 8, now_ms - 1)) == ["proof_required", 8, "missing"]
+    assert await redis.dbsize() == 2  # refusals wrote nothing: the settings and the event list only
+    assert (await join(scripts, event_id, "u0", proof=("s1", 9, now_ms + 60_000)))[0] == "new"
+    assert await join(scripts, event_id, "u1", proof=("s1", 9, now_ms + 60_000)) == ["proof_required", 8, "used"]
+    assert 0 < await redis.pttl(EventKeys(event_id).proof("s1")) <= 60_000
+    assert (await join(scripts, event_id, "u0"))[0] == "existing"  # a holder reloading needs no new proof

@@ -4,6 +4,7 @@ contract's JSON shape with the security headers, never a 5xx, and the process go
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
@@ -117,3 +118,35 @@ async def test_an_unforeseen_error_is_a_503_with_the_security_headers(
     else:
         assert r.headers["content-type"].startswith("text/html")
     assert [rec.getMessage() for rec in caplog.records if rec.exc_info] == [f"unexpected error during GET {path}"]
+
+
+async def test_the_join_flood_guard_answers_before_the_body_is_read(cluster: Cluster, event: str) -> None:
+    """Requests that promise a body and never send it: past the per-address burst, each is refused 429 at
+    once, because the limit comes first; had the body been read first, every one would still wait for it."""
+    sent = 2_500  # well over the burst (1,000) and what refills while they arrive
+    gate = asyncio.Semaphore(200)
+    head = (
+        f"POST /api/events/{event}/tickets HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 192.0.2.99\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    ).encode()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def one() -> str:
+        async with gate:
+            reader, writer = await asyncio.open_connection("127.0.0.1", cluster.ports[0])
+            writers.append(writer)
+            writer.write(head)
+            await writer.drain()
+        try:
+            line = await asyncio.wait_for(reader.readline(), 10)
+        except TimeoutError:
+            return "waiting for the body"
+        return line.decode().split(" ")[1] if line else "closed"
+
+    try:
+        answers = Counter(await asyncio.gather(*(one() for _ in range(sent))))
+    finally:
+        for writer in writers:
+            writer.close()
+    assert answers["429"] >= 1, answers
+    assert set(answers) <= {"429", "waiting for the body"}, answers

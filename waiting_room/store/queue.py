@@ -6,6 +6,7 @@ consistent with each other (a rank and the served_total it goes with).
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from redis.asyncio.client import Pipeline
 
 from waiting_room.core import eta
 from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.proof import Proof
 from waiting_room.core.sessions import new_session, parse_session
 from waiting_room.core.states import EventStatus, TicketState
 from waiting_room.core.tickets import SHUFFLE_RANGE, TicketRecord, event_of, new_ticket
@@ -23,15 +25,27 @@ from waiting_room.core.tokens import Claims
 from waiting_room.store.keys import EventKeys
 from waiting_room.store.scripts import Scripts
 
+WAITING_CAP_RETRY = 30  # seconds: a hint only; one of the address's tickets must leave the line first
+
 
 class QueueError(Exception):
     """A refusal with the contract's error code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds, for a Retry-After header
+
+
+class ProofRequired(QueueError):
+    """The event wants proof of work before a new ticket; the web process hands out a challenge."""
+
+    def __init__(self, difficulty: int, used: bool) -> None:
+        why = "this challenge was already used" if used else "solve the challenge to join"
+        super().__init__(428, "proof_required", f"{why}: proof of work is required to join this event")
+        self.difficulty = difficulty
 
 
 @dataclass(frozen=True)
@@ -88,19 +102,35 @@ class Queue:
         # the order of a pre-queue ticket: uniform in [0, SHUFFLE_RANGE); tests pass a seeded one
         self.shuffle = shuffle or (lambda: secrets.randbelow(SHUFFLE_RANGE))
 
-    async def join(self, event: str, uid: str) -> tuple[TicketView, bool]:
-        """The caller's ticket for `event` and whether it is new (idempotent per uid)."""
+    async def join(
+        self, event: str, uid: str, client: str = "unknown", proof: Proof | None = None
+    ) -> tuple[TicketView, bool]:
+        """The caller's ticket for `event` and whether it is new (idempotent per uid).
+
+        `client` is the caller's address (core.clients) for the event's per-client controls; `proof` a
+        proof of work already checked by the caller (core.proof), spent here if the event wants one."""
         k = EventKeys(event)
         keys = [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen]
+        keys += [k.client_joins(client), k.client_waiting(client), k.proof(proof.salt if proof else "-")]
+        proved = [proof.difficulty, proof.expires_at * 1000] if proof else [0, 0]
         replace = ""
         for _ in range(3):
             args: list[str | int] = [new_ticket(event), uid, self.shuffle(), replace, secrets.token_urlsafe(16)]
-            reply = await self.scripts.join(keys, args)
+            reply = await self.scripts.join(keys, [*args, *proved])
             kind = reply[0]
             if kind == "unknown_event":
                 raise QueueError(404, "unknown_event", f"there is no event {event!r}")
             if kind == "event_closed":
                 raise QueueError(409, "event_closed", f"event {event!r} takes no more joins")
+            if kind == "proof_required":
+                raise ProofRequired(int(reply[1]), reply[2] == "used")
+            if kind == "rate_limited":
+                wait = max(1, math.ceil(int(reply[1]) / 1000))
+                raise QueueError(429, "rate_limited", "too many joins from this address; try again shortly", wait)
+            if kind == "too_many_waiting":
+                raise QueueError(
+                    429, "too_many_tickets", f"this address already has {reply[1]} tickets waiting", WAITING_CAP_RETRY
+                )
             if kind == "existing":
                 view = await self.status(reply[1])
                 if view is not None and not view.state.finished:

@@ -104,7 +104,10 @@ async def on_api_error(request: Request, exc: Exception) -> Response:
 async def on_refusal(request: Request, exc: Exception) -> Response:
     """A refusal from the queue (its own status) or a token check (always 401), in the contract's shape."""
     assert isinstance(exc, QueueError | TokenError)
-    return error_response(exc.status if isinstance(exc, QueueError) else 401, exc.code, exc.message)
+    if isinstance(exc, TokenError):
+        return error_response(401, exc.code, exc.message)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return error_response(exc.status, exc.code, exc.message, headers)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:

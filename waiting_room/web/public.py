@@ -10,9 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from waiting_room.core.clients import client_key
+from waiting_room.core.proof import issue as issue_challenge
+from waiting_room.core.proof import verify as verify_proof
 from waiting_room.core.tickets import is_event_id
 from waiting_room.core.tokens import TokenError
-from waiting_room.store.queue import Session, TicketView
+from waiting_room.store.queue import ProofRequired, Session, TicketView
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.ratelimit import retry_after_header
 
@@ -47,8 +50,9 @@ async def join(request: Request) -> Response:
     if not is_event_id(event):
         raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
     refuse_cross_origin(request)
-    client = request.client.host if request.client else "?"
-    wait = _wr(request).join_limiter.check(client, time.monotonic())
+    wr = _wr(request)
+    client = client_key(request.client.host if request.client else None)
+    wait = wr.join_limiter.check(client, time.monotonic())
     if wait is not None:  # before the body is read: a flood costs no parsing
         raise ApiError(
             429,
@@ -56,19 +60,33 @@ async def join(request: Request) -> Response:
             "too many joins from this address; try again shortly",
             {"Retry-After": retry_after_header(wait)},
         )
-    await json_body(request)  # optional, but if present it must be well-formed
+    body = await json_body(request)  # optional, but if present it must be well-formed
+    proof = None
+    if "proof" in body:
+        proof = verify_proof(await _proof_key(wr), event, client, body["proof"], time.time())
     uid = request.cookies.get(UID_COOKIE, "")
     fresh_uid = not (16 <= len(uid) <= 64 and uid.isascii() and uid.replace("-", "").replace("_", "").isalnum())
     if fresh_uid:
         uid = secrets.token_urlsafe(18)
-    view, created = await _wr(request).queue.join(event, uid)
-    _wr(request).metrics.joined(event, created)
+    try:
+        view, created = await wr.queue.join(event, uid, client, proof)
+    except ProofRequired as exc:
+        challenge = issue_challenge(await _proof_key(wr), event, client, exc.difficulty, time.time())
+        raise ApiError(exc.status, exc.code, exc.message, challenge=challenge) from None
+    wr.metrics.joined(event, created)
     response = JSONResponse(ticket_json(request, view, with_ws=True), 201 if created else 200)
     if fresh_uid:
         response.set_cookie(
             UID_COOKIE, uid, max_age=UID_MAX_AGE, httponly=True, samesite="lax", secure=_secure(request)
         )
     return response
+
+
+async def _proof_key(wr: Any) -> bytes:
+    if not wr.proof_key:
+        wr.proof_key = await wr.events.proof_secret()
+    key: bytes = wr.proof_key
+    return key
 
 
 def refuse_cross_origin(request: Request) -> None:
