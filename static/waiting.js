@@ -291,7 +291,7 @@
     return seconds * 1000 * (1 + Math.random() * 0.2);
   }
 
-  async function join() {
+  async function join(proof = null) {
     clearRetry();
     let response;
     let body = null;
@@ -300,7 +300,7 @@
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json" },
-        body: "{}",
+        body: JSON.stringify(proof ? { proof } : {}),
       });
       body = await response.json().catch(() => null);
     } catch {
@@ -311,10 +311,46 @@
     switch (response.status) {
       case 404: return finish("unknown_event");
       case 409: return finish(S.status === "sold_out" ? "sold_out" : "closed");
+      case 428: return body && body.error && body.error.challenge
+        ? proveWork(body.error.challenge)
+        : scheduleRetry("network_error", nextBackoff(), join, true);
       case 429: return scheduleRetry("rate_limited", retryAfterMs(response), join, false);
       case 503: return scheduleRetry("unavailable", retryAfterMs(response), join, false);
       default: return scheduleRetry("network_error", nextBackoff(), join, true);
     }
+  }
+
+  // The event asks for proof of work before a new place in line: solve the challenge in a worker
+  // (the page stays responsive), showing how far along it probably is, then join with the answer.
+  function proveWork(challenge) {
+    let worker;
+    try {
+      worker = new Worker("/static/proof-worker.js");
+    } catch {
+      return scheduleRetry("network_error", nextBackoff(), join, true);
+    }
+    const expected = 2 ** Number(challenge.difficulty);
+    const bar = $("progress");
+    const show = (tried) => {
+      const percent = Math.min(99, Math.floor(100 * (1 - Math.exp(-tried / expected))));
+      setText("position", fmt("proof_working", { percent }));
+      bar.value = percent;
+      bar.setAttribute("aria-valuetext", `${percent}%`);
+    };
+    show(0);
+    worker.onmessage = (event) => {
+      const { tried, nonce } = event.data;
+      show(tried);
+      if (nonce === undefined) return;
+      worker.terminate();
+      bar.value = 0;
+      join({ challenge: challenge.challenge, nonce });
+    };
+    worker.onerror = () => {
+      worker.terminate();
+      scheduleRetry("network_error", nextBackoff(), join, true);
+    };
+    worker.postMessage({ challenge: challenge.challenge, difficulty: Number(challenge.difficulty) });
   }
 
   function startTicket(data) {

@@ -18,6 +18,7 @@ def test_defaults() -> None:
     assert settings.public_url == DEFAULT_PUBLIC_URL == "http://127.0.0.1:8000"
     assert settings.allowed_origins == {"http://127.0.0.1:8000"}
     assert settings.data_dir == Path(".waiting-room")
+    assert settings.trusted_proxies == ("127.0.0.1",)
 
 
 def test_every_variable_is_read() -> None:
@@ -31,6 +32,7 @@ def test_every_variable_is_read() -> None:
             "WR_ALLOWED_ORIGINS": "https://shop.example",
             "WR_DATA_DIR": "/var/lib/wr",
             "WR_VERIFY_KEYS": "/etc/wr/old.pem, /etc/wr/older.pub.pem,",
+            "WR_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,::1",
         }
     )
     assert settings == Settings(
@@ -42,7 +44,19 @@ def test_every_variable_is_read() -> None:
         allowed_origins=frozenset({"https://shop.example"}),
         data_dir=Path("/var/lib/wr"),
         verify_key_paths=(Path("/etc/wr/old.pem"), Path("/etc/wr/older.pub.pem")),
+        trusted_proxies=("10.0.0.0/8", "192.168.1.7", "::1"),
     )
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", ()), ("*", ("*",)), (" fd00::/8 ,", ("fd00::/8",))])
+def test_trusted_proxies(value: str, expected: tuple[str, ...]) -> None:
+    assert Settings.from_env({"WR_TRUSTED_PROXIES": value}).trusted_proxies == expected
+
+
+@pytest.mark.parametrize("value", ["lb.internal", "10.0.0.0/33", "10.0.0.1;", "1.2.3.4.5"])
+def test_a_bad_trusted_proxy_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="WR_TRUSTED_PROXIES"):
+        Settings.from_env({"WR_TRUSTED_PROXIES": value})
 
 
 def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

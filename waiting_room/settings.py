@@ -7,6 +7,7 @@ token is hidden from ``repr``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class Settings:
     data_dir: Path = Path(".waiting-room")
     # retiring keys during a rotation: still in the JWKS and still accepted at redemption
     verify_key_paths: tuple[Path, ...] = ()
+    # whose X-Forwarded-For names the client (per-client limits, logs); uvicorn's forwarded_allow_ips
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
 
     @property
     def tick_seconds(self) -> float:
@@ -67,7 +70,21 @@ class Settings:
             allowed_origins=frozenset(allowed),
             data_dir=Path(env.get("WR_DATA_DIR", ".waiting-room")),
             verify_key_paths=verify_keys,
+            trusted_proxies=trusted_proxies(env.get("WR_TRUSTED_PROXIES", "127.0.0.1")),
         )
+
+
+def trusted_proxies(value: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDRs (or `*`: every peer is a proxy); empty trusts nobody."""
+    found = tuple(part.strip() for part in value.split(",") if part.strip())
+    for part in found:
+        if part == "*":
+            continue
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise SettingsError(f"WR_TRUSTED_PROXIES: {part!r} is not an address or CIDR") from None
+    return found
 
 
 def origin_of(url: str) -> str:

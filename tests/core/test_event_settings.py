@@ -20,6 +20,9 @@ INTEGER_BOUNDS = {
     "token_ttl_seconds": (1, 86_400),
     "session_ttl_seconds": (1, 7 * 86_400),
     "abandon_after_seconds": (1, 86_400),
+    "client_joins_per_minute": (0, 1_000_000),
+    "client_max_waiting": (0, 1_000),
+    "pow_difficulty": (0, 24),
 }
 
 
@@ -42,6 +45,9 @@ def test_defaults_follow_the_contract() -> None:
         opens_at=None,
         status=EventStatus.OPEN,
         target_url="/order/demo",
+        client_joins_per_minute=0,
+        client_max_waiting=0,
+        pow_difficulty=0,
     )
     assert expected == BASE
     assert set(BASE.to_json()) == FIELDS
@@ -116,6 +122,9 @@ def test_opens_at_accepts_unix_seconds_or_null(value: Any, expected: float | Non
         -0.5,
         32_503_680_000,
         1e300,
+        10**400,  # fits no float: compared as an integer, never converted
+        -(10**400),
+        "1" * 400,
         "tomorrow",
         "2030-01-01T00:00:00Z",
         [1],

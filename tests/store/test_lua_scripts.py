@@ -14,6 +14,7 @@ from support.redis_server import record
 
 from waiting_room.core import messages
 from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.proof import Proof
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import RECORD_FIELDS, TicketRecord, new_ticket
 from waiting_room.store import keys
@@ -22,20 +23,30 @@ from waiting_room.store.keys import EventKeys
 from waiting_room.store.scripts import (
     NAMES,
     AlreadyJoined,
+    ClientLimited,
     Joined,
     JoinRefused,
     JoinReply,
     PromoteArgs,
     Promoted,
+    ProofNeeded,
     Redeemed,
     Scripts,
+    TooManyWaiting,
     source,
 )
 
 pytestmark = pytest.mark.usefixtures("deadline")
 
 
-async def join(scripts: Scripts, event: str, uid: str, replace: str = "") -> JoinReply:
+async def join(
+    scripts: Scripts,
+    event: str,
+    uid: str,
+    replace: str = "",
+    client: str = "10.0.0.1",
+    proof: Proof | None = None,
+) -> JoinReply:
     return await scripts.join(
         EventKeys(event),
         ticket=new_ticket(event),
@@ -43,6 +54,8 @@ async def join(scripts: Scripts, event: str, uid: str, replace: str = "") -> Joi
         shuffle=secrets.randbelow(1 << 40),
         replace=replace,
         jti=secrets.token_urlsafe(16),
+        client=client,
+        proof=proof,
     )
 
 
@@ -170,18 +183,89 @@ async def test_redeem_and_release_replies(redis: Redis, scripts: Scripts, events
     k = EventKeys(event_id)
     jti = (await record(redis, event_id, ticket)).jti
     assert jti is not None
-    assert await scripts.redeem(k, ticket, "wrong") == Redeemed("invalid")
-    assert await scripts.redeem(k, new_ticket(event_id), jti) == Redeemed("invalid")
-    ok = await scripts.redeem(k, ticket, jti)
+    assert await scripts.redeem(k, ticket, "wrong", "s0") == Redeemed("invalid")
+    assert await scripts.redeem(k, new_ticket(event_id), jti, "s0") == Redeemed("invalid")
+    ok = await scripts.redeem(k, ticket, jti, "s0")
     assert ok.outcome == "ok"
     assert await redis.zscore(k.active, ticket) == ok.session_expires_ms
     redeemed = await record(redis, event_id, ticket)
     assert redeemed.stored == "redeemed" and redeemed.session_expires_ms == ok.session_expires_ms
     assert redeemed.redeemed_ms is not None and redeemed.session_expires_ms - redeemed.redeemed_ms == 30_000
-    assert await scripts.redeem(k, ticket, jti) == Redeemed("used")
+    assert await scripts.redeem(k, ticket, jti, "s0") == Redeemed("used")
     assert await scripts.release(k, ticket) is True
     assert await scripts.release(k, ticket) is False
     assert (await record(redis, event_id, ticket)).released
+
+
+async def test_redeem_opens_the_session_its_secret_names(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "open", "session_ttl_seconds": 30})
+    ticket = await joined(scripts, event_id, "u1")
+    await promote(scripts, event_id, "me", budget=1)
+    k = EventKeys(event_id)
+    jti = (await record(redis, event_id, ticket)).jti
+    assert jti is not None
+    assert (await scripts.redeem(k, ticket, jti, "s1")).outcome == "ok"
+    assert await redis.get(k.session("s1")) == ticket
+    assert await scripts.release_session(k, "nobody") is False
+    assert await scripts.release_session(k, "s1") is True
+    assert await redis.get(k.session("s1")) is None
+    assert await scripts.release_session(k, "s1") is False
+
+
+async def test_join_holds_a_client_to_its_joins_per_minute(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "paused", "client_joins_per_minute": 3})
+    replies = [await join(scripts, event_id, f"u{i}") for i in range(5)]
+    assert [type(r) for r in replies] == [Joined, Joined, Joined, ClientLimited, ClientLimited]
+    limited = replies[3]
+    assert isinstance(limited, ClientLimited)
+    assert 0 < limited.wait_ms <= 20_000  # a third of a minute at most, until the next token
+    assert isinstance(await join(scripts, event_id, "u0"), AlreadyJoined)  # the line's own holders are not refused
+    assert isinstance(await join(scripts, event_id, "u9", client="10.0.0.2"), Joined)  # another address
+    k = EventKeys(event_id)
+    assert await redis.zcard(k.line) == 4
+    assert 0 < await redis.pttl(k.client_joins("10.0.0.1")) <= 60_000  # the bucket forgets itself
+    await events.put(event_id, {"client_joins_per_minute": 0})  # off, live
+    assert isinstance(await join(scripts, event_id, "u5"), Joined)
+
+
+async def test_join_caps_the_tickets_a_client_has_waiting(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "open", "client_max_waiting": 2})
+    first, second = [await joined(scripts, event_id, f"u{i}") for i in range(2)]
+    assert await join(scripts, event_id, "u2") == TooManyWaiting(2)
+    assert isinstance(await join(scripts, event_id, "u3", client="10.0.0.2"), Joined)
+    await promote(scripts, event_id, "me", budget=1)  # the first leaves the line: a place frees up
+    assert await redis.zscore(EventKeys(event_id).line, first) is None
+    assert isinstance(await join(scripts, event_id, "u2"), Joined)
+    assert await join(scripts, event_id, "u4") == TooManyWaiting(2)
+    assert await redis.smembers(EventKeys(event_id).client_waiting("10.0.0.1")) == {
+        second,
+        await uid_ticket(redis, event_id, "u2"),
+    }
+
+
+async def uid_ticket(redis: Redis, event: str, uid: str) -> str:
+    return str(await redis.hget(EventKeys(event).uids, uid))
+
+
+async def test_join_wants_a_fresh_unused_proof_when_the_event_asks(
+    redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "paused", "pow_difficulty": 8})
+    now = int((await redis.time())[0])
+    assert await join(scripts, event_id, "u0") == ProofNeeded(8, used=False)
+    assert await join(scripts, event_id, "u0", proof=Proof("s1", 7, now + 60)) == ProofNeeded(8, used=False)
+    assert await join(scripts, event_id, "u0", proof=Proof("s1", 8, now - 1)) == ProofNeeded(8, used=False)
+    assert await redis.dbsize() == 2  # refusals wrote nothing: the settings and the event list only
+    assert isinstance(await join(scripts, event_id, "u0", proof=Proof("s1", 9, now + 60)), Joined)
+    assert await join(scripts, event_id, "u1", proof=Proof("s1", 9, now + 60)) == ProofNeeded(8, used=True)
+    assert 0 < await redis.pttl(EventKeys(event_id).proof("s1")) <= 60_000
+    assert isinstance(await join(scripts, event_id, "u0"), AlreadyJoined)  # a holder reloading needs no new proof
 
 
 # --- the scripts against the schemas they share with Python ------------------------

@@ -145,8 +145,8 @@ async def test_a_token_redeems_exactly_once(
         assert (refused.value.status, refused.value.code) == (401, "invalid_token")
 
     now = (await redis.time())[0]
-    session_expires = await queue.redeem(claims)
-    assert now + 55 <= session_expires <= now + 65
+    session = await queue.redeem(claims)
+    assert now + 55 <= session.expires_at <= now + 65
     with pytest.raises(QueueError) as again:
         await queue.redeem(claims)
     assert (again.value.status, again.value.code) == (409, "token_used")
@@ -183,14 +183,40 @@ async def test_release_frees_the_session_once(
     claims = (await admit_head(promoter, queue, events, event_id, view.ticket)).claims
     assert claims is not None
     assert not await queue.release(view.ticket)  # admitted, not redeemed: no session yet
-    expires = await queue.redeem(claims)
-    assert await queue.session(view.ticket) == pytest.approx(expires)
+    session = await queue.redeem(claims)
+    assert await queue.session(session.cookie) == session
+    assert await queue.session(view.ticket) is None  # the ticket id names no session
+    assert not await queue.release_session(view.ticket)
     assert await queue.release(view.ticket)
-    assert await queue.session(view.ticket) is None
+    assert await queue.session(session.cookie) is None  # released by its token: the cookie is dead too
+    assert not await queue.release_session(session.cookie)
     assert await redis.zcard(EventKeys(event_id).active) == 0
     assert not await queue.release(view.ticket)
     assert not await queue.release(waiting.ticket)
     assert not await queue.release("not-a-ticket")
+
+
+async def test_a_session_is_a_secret_of_its_own_under_the_events_hash_tag(
+    redis: Redis, queue: Queue, events: Events, promoter: Promoter, event_id: str
+) -> None:
+    await events.put(event_id, {"status": "paused", "session_ttl_seconds": 60})
+    view, _ = await queue.join(event_id, uid())
+    claims = (await admit_head(promoter, queue, events, event_id, view.ticket)).claims
+    assert claims is not None
+    session = await queue.redeem(claims)
+    event, _, secret = session.cookie.partition(".")
+    assert (event, session.ticket, session.event) == (event_id, view.ticket, event_id)
+    assert view.ticket.partition(".")[2] not in session.cookie and claims.jti not in session.cookie
+    key = EventKeys(event_id).session(secret)
+    assert key.startswith(f"wr:{{{event_id}}}:")
+    assert await redis.get(key) == view.ticket
+    assert 55_000 <= await redis.pttl(key) <= 60_000  # the key goes with the session
+    assert await queue.release_session(session.cookie)
+    assert await redis.exists(key) == 0
+    assert await redis.zcard(EventKeys(event_id).active) == 0
+    assert not await queue.release_session(session.cookie)
+    for forged in ("", "x", f"{event_id}.{'A' * 43}", f"{event_id}.{secret}x", f"other.{secret}"):
+        assert await queue.session(forged) is None
 
 
 async def test_concurrent_joins_of_one_uid_get_one_ticket(queue: Queue, events: Events, event_id: str) -> None:

@@ -39,6 +39,9 @@ SETTING_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--opens-at", "opens_at", str, "unix seconds, ISO 8601 (no offset = local time) or 'none'"),
     ("--status", "status", str, "open, paused, sold_out or closed"),
     ("--target-url", "target_url", str, "where an admitted browser is sent"),
+    ("--client-joins-per-minute", "client_joins_per_minute", int, "new tickets a minute per client address (0 = off)"),
+    ("--client-max-waiting", "client_max_waiting", int, "waiting tickets per client address (0 = off)"),
+    ("--pow-difficulty", "pow_difficulty", int, "proof of work at join, in leading zero bits (0 = off)"),
 )
 
 STATS_COLUMNS = (

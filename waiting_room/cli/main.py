@@ -54,6 +54,9 @@ def run_web(settings: Settings, host: str, port: int) -> int:
         log_level="warning",
         timeout_graceful_shutdown=3,
         access_log=False,
+        # request.client is the real client behind these proxies (X-Forwarded-For), and only behind them
+        proxy_headers=True,
+        forwarded_allow_ips=list(settings.trusted_proxies),
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the signal it shut down on
         uvicorn.Server(config).run()

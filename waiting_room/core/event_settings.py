@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from waiting_room.core.proof import MAX_DIFFICULTY
 from waiting_room.core.states import EventStatus
 
 MAX_TITLE = 200
@@ -31,6 +31,10 @@ class EventSettings:
     opens_at: float | None = None
     status: EventStatus = EventStatus.OPEN
     target_url: str = ""
+    # abuse controls per client address (see core.clients), 0 = off: offices and mobile carriers share one
+    client_joins_per_minute: int = 0  # new tickets a minute (a minute's worth may come at once)
+    client_max_waiting: int = 0  # waiting tickets at once
+    pow_difficulty: int = 0  # proof of work at join, in leading zero bits (core.proof)
 
     @classmethod
     def defaults(cls, event: str) -> EventSettings:
@@ -80,8 +84,9 @@ def _opens_at(value: Any) -> float | None:
             value = float(value)
         except ValueError:
             raise InvalidSettings("opens_at", "must be unix seconds or null") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidSettings("opens_at", "must be unix seconds or null")
+    # compared before any float(): a 400-digit integer does not fit one (and NaN fails the comparison)
     if not 0 <= value < 32503680000:  # year 3000
         raise InvalidSettings("opens_at", "must be unix seconds between 1970 and 3000")
     return float(value)
@@ -123,6 +128,20 @@ FIELDS = {
     "opens_at",
     "status",
     "target_url",
+    "client_joins_per_minute",
+    "client_max_waiting",
+    "pow_difficulty",
+}
+
+INTEGER_BOUNDS = {
+    "rate_per_minute": (1, 1_000_000),
+    "max_active": (0, 10_000_000),
+    "token_ttl_seconds": (1, 86_400),
+    "session_ttl_seconds": (1, 7 * 86_400),
+    "abandon_after_seconds": (1, 86_400),
+    "client_joins_per_minute": (0, 1_000_000),
+    "client_max_waiting": (0, 1_000),
+    "pow_difficulty": (0, MAX_DIFFICULTY),
 }
 
 
@@ -135,16 +154,8 @@ def validate(current: EventSettings, changes: Mapping[str, Any]) -> EventSetting
     for field, value in changes.items():
         if field == "title":
             checked[field] = _text(field, value, MAX_TITLE)
-        elif field == "rate_per_minute":
-            checked[field] = _integer(field, value, 1, 1_000_000)
-        elif field == "max_active":
-            checked[field] = _integer(field, value, 0, 10_000_000)
-        elif field == "token_ttl_seconds":
-            checked[field] = _integer(field, value, 1, 86_400)
-        elif field == "session_ttl_seconds":
-            checked[field] = _integer(field, value, 1, 7 * 86_400)
-        elif field == "abandon_after_seconds":
-            checked[field] = _integer(field, value, 1, 86_400)
+        elif field in INTEGER_BOUNDS:
+            checked[field] = _integer(field, value, *INTEGER_BOUNDS[field])
         elif field == "opens_at":
             checked[field] = _opens_at(value)
         elif field == "status":

@@ -164,7 +164,8 @@ class Signer:
 
         `allow_expired` serves release: a session outlives the token that opened it.
         """
-        if not isinstance(token, str) or not token or len(token) > 4096:
+        # a JWT is base64url and dots: anything else (a lone surrogate, say) fails before PyJWT sees it
+        if not isinstance(token, str) or not token or len(token) > 4096 or not token.isascii():
             raise TokenError("invalid_token", "the token is missing or malformed")
         try:
             kid = jwt.get_unverified_header(token).get("kid")

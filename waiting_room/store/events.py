@@ -83,6 +83,11 @@ class Events:
                 found.append({"id": event, "settings": settings.to_json(), "stats": stats})
         return found
 
+    async def proof_secret(self) -> bytes:
+        """The key that signs proof-of-work challenges: made by the first web process that needs it."""
+        await self.redis.set(keys.PROOF_SECRET, secrets.token_urlsafe(32), nx=True)
+        return str(await self.redis.get(keys.PROOF_SECRET)).encode()
+
     async def live_promoters(self) -> dict[str, PromoterReport]:
         """The health reports of the promoters alive now, by id (read with this host's clock)."""
         reports: dict[str, str] = await self.redis.hgetall(keys.PROMOTERS)  # type: ignore[assignment]

@@ -89,6 +89,23 @@ class EventKeys:
         """hash: the latest live notice of this event."""
         return self._key("notice")
 
+    def client_joins(self, client: str) -> str:
+        """hash: one client address's join token bucket (tokens, last refill ms); expires once full again."""
+        return self._key(f"client-joins:{client}")
+
+    def client_waiting(self, client: str) -> str:
+        """set: the tickets one client address has waiting (only while client_max_waiting is on)."""
+        return self._key(f"client-waiting:{client}")
+
+    def proof(self, salt: str) -> str:
+        """string: a proof-of-work challenge already used to join; expires with the challenge."""
+        return self._key(f"proof:{salt}")
+
+    def session(self, secret: str) -> str:
+        """string: the ticket a redeemed session belongs to, named by the session cookie's secret;
+        expires with the session."""
+        return self._key(f"session:{secret}")
+
     @property
     def conns(self) -> str:
         """hash: web process id -> "count:ms" of its open sockets for this event."""
@@ -97,3 +114,4 @@ class EventKeys:
 
 GLOBAL_NOTICE = f"{PREFIX}:notice"  # hash: the latest notice sent to every event
 PROMOTERS = f"{PREFIX}:promoters"  # hash: promoter id -> JSON health report (leading events, tick time)
+PROOF_SECRET = f"{PREFIX}:proof-secret"  # string: the HMAC key of proof-of-work challenges, shared by web processes

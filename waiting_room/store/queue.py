@@ -6,6 +6,7 @@ consistent with each other (a rank and the served_total it goes with).
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,22 +17,44 @@ from redis.asyncio.client import Pipeline
 
 from waiting_room.core import eta
 from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.proof import Proof
+from waiting_room.core.sessions import new_session, parse_session
 from waiting_room.core.standing import redis_ms, standing
 from waiting_room.core.states import EventStatus, TicketState
 from waiting_room.core.tickets import SHUFFLE_RANGE, TicketRecord, event_of, new_ticket
 from waiting_room.core.tokens import Claims
 from waiting_room.store.keys import EventKeys
-from waiting_room.store.scripts import AlreadyJoined, Joined, JoinRefused, Scripts
+from waiting_room.store.scripts import (
+    AlreadyJoined,
+    ClientLimited,
+    Joined,
+    JoinRefused,
+    ProofNeeded,
+    Scripts,
+    TooManyWaiting,
+)
+
+WAITING_CAP_RETRY = 30  # seconds: a hint only; one of the address's tickets must leave the line first
 
 
 class QueueError(Exception):
     """A refusal with the contract's error code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds, for a Retry-After header
+
+
+class ProofRequired(QueueError):
+    """The event wants proof of work before a new ticket; the web process hands out a challenge."""
+
+    def __init__(self, difficulty: int, used: bool) -> None:
+        why = "this challenge was already used" if used else "solve the challenge to join"
+        super().__init__(428, "proof_required", f"{why}: proof of work is required to join this event")
+        self.difficulty = difficulty
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,19 @@ class TicketView:
         }
 
 
+@dataclass(frozen=True)
+class Session:
+    """A redeemed ticket's session at the target; `cookie` is its secret (see core.sessions)."""
+
+    cookie: str
+    ticket: str
+    expires_at: float  # unix seconds
+
+    @property
+    def event(self) -> str:
+        return self.cookie.partition(".")[0]
+
+
 class Queue:
     def __init__(self, redis: Redis, scripts: Scripts, issuer: str, shuffle: Callable[[], int] | None = None) -> None:
         self.redis = redis
@@ -66,8 +102,13 @@ class Queue:
         # the order of a pre-queue ticket: uniform in [0, SHUFFLE_RANGE); tests pass a seeded one
         self.shuffle = shuffle or (lambda: secrets.randbelow(SHUFFLE_RANGE))
 
-    async def join(self, event: str, uid: str) -> tuple[TicketView, bool]:
-        """The caller's ticket for `event` and whether it is new (idempotent per uid)."""
+    async def join(
+        self, event: str, uid: str, client: str = "unknown", proof: Proof | None = None
+    ) -> tuple[TicketView, bool]:
+        """The caller's ticket for `event` and whether it is new (idempotent per uid).
+
+        `client` is the caller's address (core.clients) for the event's per-client controls; `proof` a
+        proof of work already checked by the caller (core.proof), spent here if the event wants one."""
         k = EventKeys(event)
         replace = ""
         for _ in range(3):
@@ -78,11 +119,22 @@ class Queue:
                 shuffle=self.shuffle(),
                 replace=replace,
                 jti=secrets.token_urlsafe(16),
+                client=client,
+                proof=proof,
             )
             if isinstance(reply, JoinRefused) and reply.reason == "unknown_event":
                 raise QueueError(404, "unknown_event", f"there is no event {event!r}")
             if isinstance(reply, JoinRefused):
                 raise QueueError(409, "event_closed", f"event {event!r} takes no more joins")
+            if isinstance(reply, ProofNeeded):
+                raise ProofRequired(reply.difficulty, reply.used)
+            if isinstance(reply, ClientLimited):
+                wait = max(1, math.ceil(reply.wait_ms / 1000))
+                raise QueueError(429, "rate_limited", "too many joins from this address; try again shortly", wait)
+            if isinstance(reply, TooManyWaiting):
+                raise QueueError(
+                    429, "too_many_tickets", f"this address already has {reply.cap} tickets waiting", WAITING_CAP_RETRY
+                )
             if isinstance(reply, AlreadyJoined):
                 view = await self.status(reply.ticket)
                 if view is not None and not view.state.finished:
@@ -143,13 +195,14 @@ class Queue:
             redirect=settings.target_url if claims else None,
         )
 
-    async def redeem(self, claims: Claims) -> float:
-        """Mark the ticket redeemed once; returns the session's expiry (unix seconds)."""
+    async def redeem(self, claims: Claims) -> Session:
+        """Mark the ticket redeemed once and open its session."""
         if event_of(claims.ticket) != claims.event:
             raise QueueError(401, "invalid_token", "the token's audience does not match its ticket")
-        reply = await self.scripts.redeem(EventKeys(claims.event), claims.ticket, claims.jti)
+        cookie = new_session(claims.event)
+        reply = await self.scripts.redeem(EventKeys(claims.event), claims.ticket, claims.jti, cookie.partition(".")[2])
         if reply.outcome == "ok" and reply.session_expires_ms is not None:
-            return reply.session_expires_ms / 1000
+            return Session(cookie, claims.ticket, reply.session_expires_ms / 1000)
         if reply.outcome == "used":
             raise QueueError(409, "token_used", "this admission token has already been used")
         if reply.outcome == "expired":
@@ -157,20 +210,34 @@ class Queue:
         raise QueueError(401, "invalid_token", "the token does not match an admitted ticket")
 
     async def release(self, ticket: str) -> bool:
+        """End the session a redeemed ticket holds (release by its token)."""
         event = event_of(ticket)
         if event is None:
             return False
         return await self.scripts.release(EventKeys(event), ticket)
 
-    async def session(self, ticket: str) -> float | None:
-        """The expiry (unix seconds) of the live session a redeemed ticket holds, else None."""
-        event = event_of(ticket)
-        if event is None:
+    async def release_session(self, cookie: str) -> bool:
+        """End the session a cookie names."""
+        parsed = parse_session(cookie)
+        if parsed is None:
+            return False
+        event, secret = parsed
+        return await self.scripts.release_session(EventKeys(event), secret)
+
+    async def session(self, cookie: str) -> Session | None:
+        """The live session a cookie names, else None."""
+        parsed = parse_session(cookie)
+        if parsed is None:
+            return None
+        event, secret = parsed
+        k = EventKeys(event)
+        ticket = await self.redis.get(k.session(secret))
+        if ticket is None:
             return None
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zscore(EventKeys(event).active, ticket)
+            pipe.zscore(k.active, ticket)
             pipe.time()
             score, time_reply = await pipe.execute()
         if score is None or score <= redis_ms(time_reply):
-            return None
-        return float(score) / 1000
+            return None  # released (perhaps by its token) or over
+        return Session(cookie, str(ticket), float(score) / 1000)

@@ -6,17 +6,30 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 SOCKET_TIMEOUT = 5.0
 MAX_CONNECTIONS = 64  # per process; callers beyond it wait for a free connection instead of failing
 
 
 SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+
+# Connection errors (a pooled socket that died with a restarted Redis, LOADING while it reads its AOF)
+# and timeouts are retried on a fresh connection. The retry must be redis-py's asyncio one: the
+# synchronous Retry returns the coroutine unawaited, so its loop never sees the error and every stale
+# pooled connection fails one request.
+RETRYABLE = (RedisConnectionError, RedisTimeoutError)
+RETRIES = 5  # 0.05 + 0.1 + 0.2 + 0.4 + 0.8 s at most: a restart's worth, then the caller hears 503
+
+
+def retry_policy(retries: int = RETRIES) -> Retry:
+    """A fresh policy (each client deep-copies it anyway); `retries=0` for callers that reconnect themselves."""
+    backoff = ExponentialWithJitterBackoff(cap=1.0, base=0.05) if retries else NoBackoff()
+    return Retry(backoff, retries, supported_errors=RETRYABLE)
 
 
 def check_url(url: str) -> None:
@@ -35,8 +48,8 @@ def connect(url: str, **options: Any) -> Redis:
         "socket_connect_timeout": 2.0,
         "socket_timeout": SOCKET_TIMEOUT,
         "health_check_interval": 15,
-        "retry": Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=3),
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+        "retry": retry_policy(),
+        "retry_on_error": list(RETRYABLE),
         **options,
     }
     check_url(url)

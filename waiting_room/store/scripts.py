@@ -25,6 +25,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from waiting_room.core.proof import Proof
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import SHUFFLE_RANGE
 from waiting_room.store.keys import EventKeys
@@ -65,7 +66,30 @@ class JoinRefused:
     reason: Literal["unknown_event", "event_closed"]
 
 
-JoinReply = Joined | AlreadyJoined | JoinRefused
+@dataclass(frozen=True)
+class ProofNeeded:
+    """The event wants a proof of work of `difficulty`, and the caller brought none good enough
+    (`used`: the one it brought already bought a ticket)."""
+
+    difficulty: int
+    used: bool
+
+
+@dataclass(frozen=True)
+class ClientLimited:
+    """The caller's address is over the event's per-client join rate; try again in `wait_ms`."""
+
+    wait_ms: int
+
+
+@dataclass(frozen=True)
+class TooManyWaiting:
+    """The caller's address already has `cap` tickets waiting (the event's client_max_waiting)."""
+
+    cap: int
+
+
+JoinReply = Joined | AlreadyJoined | JoinRefused | ProofNeeded | ClientLimited | TooManyWaiting
 
 
 @dataclass(frozen=True)
@@ -113,6 +137,12 @@ def _join_reply(reply: list[Any]) -> JoinReply:
         return JoinRefused(kind)
     if kind == "existing":
         return AlreadyJoined(str(reply[1]))
+    if kind == "proof_required":
+        return ProofNeeded(int(reply[1]), reply[2] == "used")
+    if kind == "rate_limited":
+        return ClientLimited(int(reply[1]))
+    if kind == "too_many_waiting":
+        return TooManyWaiting(int(reply[1]))
     _, ticket, rank, waiting, served, pre, observed, status, opens_at = reply
     return Joined(
         ticket=str(ticket),
@@ -162,11 +192,37 @@ class Scripts:
     def register(cls, redis: Redis) -> Scripts:
         return cls(redis)
 
-    async def join(self, k: EventKeys, *, ticket: str, uid: str, shuffle: int, replace: str, jti: str) -> JoinReply:
-        """Issue `ticket` to `uid` unless it holds one (`replace`: its finished ticket, which may go)."""
+    async def join(
+        self,
+        k: EventKeys,
+        *,
+        ticket: str,
+        uid: str,
+        shuffle: int,
+        replace: str,
+        jti: str,
+        client: str,
+        proof: Proof | None,
+    ) -> JoinReply:
+        """Issue `ticket` to `uid` unless it holds one (`replace`: its finished ticket, which may go).
+
+        `client` is the caller's address for the event's per-client controls; `proof` a proof of work
+        the web process already checked (core.proof), spent here if the event wants one."""
+        proved = [proof.difficulty, proof.expires_at * 1000] if proof else [0, 0]
         reply = await self._scripts["join"](
-            [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen],
-            [ticket, uid, shuffle, replace, jti, SHUFFLE_RANGE],
+            [
+                k.settings,
+                k.seq,
+                k.line,
+                k.tickets,
+                k.uids,
+                k.stats,
+                k.seen,
+                k.client_joins(client),
+                k.client_waiting(client),
+                k.proof(proof.salt if proof else "-"),
+            ],
+            [ticket, uid, shuffle, replace, jti, SHUFFLE_RANGE, *proved],
         )
         return _join_reply(reply)
 
@@ -194,15 +250,20 @@ class Scripts:
         [reply] = await self.pipeline(self._redis, lambda pipe: self.queue_promote(pipe, k, args), transaction=False)
         return promote_reply(reply)
 
-    async def redeem(self, k: EventKeys, ticket: str, jti: str) -> Redeemed:
+    async def redeem(self, k: EventKeys, ticket: str, jti: str, session_secret: str) -> Redeemed:
+        """Redeem once and open the session that `session_secret` (the cookie's secret) names."""
         reply = await self._scripts["redeem"](
-            [k.tickets, k.pending, k.active, k.stats, k.settings, k.done], [ticket, jti]
+            [k.tickets, k.pending, k.active, k.stats, k.settings, k.done, k.session(session_secret)], [ticket, jti]
         )
         return _redeem_reply(reply)
 
     async def release(self, k: EventKeys, ticket: str) -> bool:
-        """True if a live session was released."""
+        """True if the ticket's live session was released."""
         return bool(await self._scripts["release"]([k.active, k.tickets], [ticket]))
+
+    async def release_session(self, k: EventKeys, session_secret: str) -> bool:
+        """True if the live session a cookie's secret names was released."""
+        return bool(await self._scripts["release"]([k.active, k.tickets, k.session(session_secret)], [""]))
 
     async def touch(self, k: EventKeys, tickets: Sequence[str]) -> int:
         """Mark waiting tickets as seen now; returns how many were still waiting."""

@@ -7,8 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -27,10 +25,10 @@ from waiting_room.store.bus import RedisBus
 from waiting_room.store.events import Events
 from waiting_room.store.loader import RedisLoader
 from waiting_room.store.queue import Queue
-from waiting_room.store.redis_client import check_url, connect
+from waiting_room.store.redis_client import check_url, connect, retry_policy
 from waiting_room.store.scripts import Scripts
 from waiting_room.web import admin, admin_stream, pages, paths, public, ws
-from waiting_room.web.errors import EXCEPTION_HANDLERS
+from waiting_room.web.errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from waiting_room.web.hub import Hub
 from waiting_room.web.metrics import Metrics
 from waiting_room.web.ratelimit import RateLimiter
@@ -69,7 +67,7 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = connect(redis_url)
-        bus_redis = connect(redis_url, socket_timeout=None, retry=Retry(NoBackoff(), 0))
+        bus_redis = connect(redis_url, socket_timeout=None, retry=retry_policy(0))
         scripts = Scripts.register(redis)
         queue = Queue(redis, scripts, settings.public_url)
         hub = Hub(RedisLoader(redis, scripts), RedisBus(redis, bus_redis), signer, settings.tick_seconds)
@@ -95,5 +93,6 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/static", StaticFiles(directory=str(paths.STATIC)), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(UnexpectedErrors)
+    app.add_middleware(SecurityHeaders)  # added last, so it wraps every answer, the error ones included
     return app

@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import QueueError
@@ -67,11 +68,33 @@ async def json_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    if not _unicode_only(data):
+        raise ApiError(400, "invalid_json", "the body holds a lone surrogate (\\ud800-\\udfff), which is not text")
     return data
+
+
+def _unicode_only(data: Any) -> bool:
+    """No string (key or value) holds a lone surrogate: JSON's \\u escapes allow them, UTF-8 (Redis, JWT
+    libraries, templates) cannot encode them, so they are refused at the door rather than deep inside."""
+    stack = [data]
+    while stack:  # not recursive: the depth is the client's choice
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode()
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
@@ -82,7 +105,10 @@ async def on_api_error(request: Request, exc: Exception) -> Response:
 async def on_refusal(request: Request, exc: Exception) -> Response:
     """A refusal from the queue (its own status) or a token check (always 401), in the contract's shape."""
     assert isinstance(exc, QueueError | TokenError)
-    return error_response(exc.status if isinstance(exc, QueueError) else 401, exc.code, exc.message)
+    if isinstance(exc, TokenError):
+        return error_response(401, exc.code, exc.message)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return error_response(exc.status, exc.code, exc.message, headers)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:
@@ -101,11 +127,40 @@ async def on_redis_error(request: Request, exc: Exception) -> Response:
     return error_page(request, 503, "The waiting room is briefly unavailable. Please try again.", headers)
 
 
-async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error during %s %s", request.method, request.url.path)
+def unexpected_error(request: Request) -> Response:
     if wants_json(request):
         return error_response(503, "unavailable", "something went wrong, try again", {"Retry-After": "2"})
-    return error_page(request, 503, "Something went wrong. Please try again.")
+    return error_page(request, 503, "Something went wrong. Please try again.", {"Retry-After": "2"})
+
+
+class UnexpectedErrors:
+    """Any exception no handler took becomes a 503 in the contract's shape, with one log line.
+
+    Starlette answers those in its outermost middleware, outside every one we add, so the answer
+    would miss the security headers; this one sits inside them instead."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception:
+            request = Request(scope)
+            log.exception("unexpected error during %s %s", request.method, request.url.path)
+            if started:  # too late for an answer: the connection is dropped
+                raise
+            await unexpected_error(request)(scope, receive, send)
 
 
 def error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -125,5 +180,4 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_exception,
     RedisError: on_redis_error,
     OSError: on_redis_error,
-    Exception: on_unexpected,
 }

@@ -60,6 +60,7 @@ _EN: dict[str, str] = {
     "waiting_notice_label": "Announcements",
     # waiting page, used by the script
     "js_joining": "Getting your place in line…",
+    "js_proof_working": "Checking your browser before it joins the line… {percent}%",
     "js_position": "You are number {position} in line",
     "js_position_front": "You are at the front of the line",
     "js_eta_less_minute": "less than a minute",
@@ -156,6 +157,7 @@ _KO: dict[str, str] = {
     "waiting_notice_label": "공지",
     # waiting page, used by the script
     "js_joining": "대기 순번을 확인하는 중입니다…",
+    "js_proof_working": "줄에 서기 전에 브라우저를 확인하는 중입니다… {percent}%",
     "js_position": "대기 순번 {position}번",
     "js_position_front": "곧 입장할 차례입니다",
     "js_eta_less_minute": "1분 미만",

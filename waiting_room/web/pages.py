@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from waiting_room.core.states import EventStatus
-from waiting_room.core.tickets import event_of, is_event_id
+from waiting_room.core.tickets import is_event_id
 from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import QueueError
 from waiting_room.web import i18n
@@ -73,15 +73,14 @@ async def order(request: Request) -> Response:
     failed = request.query_params.get("failed")
     if failed in FAILED_STATUS and is_event_id(event) and (settings := await wr.events.get(event)):
         return _render(request, "order.html", FAILED_STATUS[failed], event=event, title=settings.title, state=failed)
-    ticket = request.cookies.get(SESSION_COOKIE, "")
     settings = await wr.events.get(event) if is_event_id(event) else None
     if settings is None:
         return error_page(request, 404, "There is no such event.")
-    expires_at = await wr.queue.session(ticket) if event_of(ticket) == event else None
-    if expires_at is None:
+    session = await wr.queue.session(request.cookies.get(SESSION_COOKIE, ""))
+    if session is None or session.event != event:
         return RedirectResponse(f"/e/{event}", 303)
     return _render(
-        request, "order.html", event=event, title=settings.title, state="form", session_expires_at=expires_at
+        request, "order.html", event=event, title=settings.title, state="form", session_expires_at=session.expires_at
     )
 
 
@@ -102,7 +101,7 @@ async def _redeem_and_return(request: Request, event: str, token: str, from_url:
         claims = wr.signer.verify(token)
         if claims.event != event:
             raise TokenError("invalid_token", "the token is for another event")
-        session_expires_at = await wr.queue.redeem(claims)
+        session = await wr.queue.redeem(claims)
     except (TokenError, QueueError) as exc:
         state, status = REDEEM_OUTCOMES.get(exc.code, ("invalid", 401))
         if from_url:
@@ -112,7 +111,7 @@ async def _redeem_and_return(request: Request, event: str, token: str, from_url:
         )
     wr.metrics.redeemed(event)
     response = RedirectResponse(f"/order/{event}", 303)
-    set_session_cookie(request, response, claims.ticket, session_expires_at)
+    set_session_cookie(request, response, session)
     return response
 
 
@@ -122,8 +121,8 @@ async def order_complete(request: Request) -> Response:
     settings = await wr.events.get(event) if is_event_id(event) else None
     if settings is None:
         return error_page(request, 404, "There is no such event.")
-    ticket = request.cookies.get(SESSION_COOKIE, "")
-    if event_of(ticket) != event or not await wr.queue.release(ticket):
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not cookie.startswith(f"{event}.") or not await wr.queue.release_session(cookie):
         return RedirectResponse(f"/e/{event}", 303)
     response = _render(request, "order.html", event=event, title=settings.title, state="done")
     response.delete_cookie(SESSION_COOKIE)

@@ -10,12 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from waiting_room.core.clients import client_key
+from waiting_room.core.proof import issue as issue_challenge
+from waiting_room.core.proof import verify as verify_proof
 from waiting_room.core.tickets import is_event_id
 from waiting_room.core.tokens import TokenError
-from waiting_room.store.queue import TicketView
+from waiting_room.store.queue import ProofRequired, Session, TicketView
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.ratelimit import retry_after_header
-from waiting_room.web.state import app_state
+from waiting_room.web.state import WebState, app_state
 
 UID_COOKIE = "wr_uid"
 SESSION_COOKIE = "wr_session"
@@ -43,28 +46,54 @@ async def join(request: Request) -> Response:
     event = request.path_params["event"]
     if not is_event_id(event):
         raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
-    await json_body(request)  # optional, but if present it must be well-formed
-    client = request.client.host if request.client else "?"
-    wait = app_state(request).join_limiter.check(client, time.monotonic())
-    if wait is not None:
+    refuse_cross_origin(request)
+    wr = app_state(request)
+    client = client_key(request.client.host if request.client else None)
+    wait = wr.join_limiter.check(client, time.monotonic())
+    if wait is not None:  # before the body is read: a flood costs no parsing
         raise ApiError(
             429,
             "rate_limited",
             "too many joins from this address; try again shortly",
             {"Retry-After": retry_after_header(wait)},
         )
+    body = await json_body(request)  # optional, but if present it must be well-formed
+    proof = None
+    if "proof" in body:
+        proof = verify_proof(await _proof_key(wr), event, client, body["proof"], time.time())
     uid = request.cookies.get(UID_COOKIE, "")
     fresh_uid = not (16 <= len(uid) <= 64 and uid.isascii() and uid.replace("-", "").replace("_", "").isalnum())
     if fresh_uid:
         uid = secrets.token_urlsafe(18)
-    view, created = await app_state(request).queue.join(event, uid)
-    app_state(request).metrics.joined(event, created)
+    try:
+        view, created = await wr.queue.join(event, uid, client, proof)
+    except ProofRequired as exc:
+        challenge = issue_challenge(await _proof_key(wr), event, client, exc.difficulty, time.time())
+        raise ApiError(exc.status, exc.code, exc.message, challenge=challenge) from None
+    wr.metrics.joined(event, created)
     response = JSONResponse(ticket_json(request, view, with_ws=True), 201 if created else 200)
     if fresh_uid:
         response.set_cookie(
             UID_COOKIE, uid, max_age=UID_MAX_AGE, httponly=True, samesite="lax", secure=_secure(request)
         )
     return response
+
+
+async def _proof_key(wr: WebState) -> bytes:
+    if not wr.proof_key:
+        wr.proof_key = await wr.events.proof_secret()
+    key: bytes = wr.proof_key
+    return key
+
+
+def refuse_cross_origin(request: Request) -> None:
+    """A browser on another site must not make its visitor join (or overwrite the visitor's wr_uid): an
+    auto-submitted form or a no-cors fetch would. Browsers say where a request comes from; apps and
+    servers send neither header, and are served."""
+    origin = request.headers.get("origin")
+    cross_site = request.headers.get("sec-fetch-site", "").lower() == "cross-site"
+    if cross_site or (origin is not None and not app_state(request).settings.origin_allowed(origin)):
+        raise ApiError(403, "cross_origin", "joins are accepted only from this waiting room's own pages")
 
 
 async def ticket_status(request: Request) -> Response:
@@ -75,27 +104,32 @@ async def ticket_status(request: Request) -> Response:
     return JSONResponse(ticket_json(request, view))
 
 
-async def redeem(request: Request) -> Response:
+async def _body_or_nothing(request: Request) -> dict[str, Any]:
+    """The JSON body, or {} when it is malformed: these calls answer a bad body as a missing token."""
     try:
-        body = await json_body(request)
+        return await json_body(request)
     except ApiError as exc:
         if exc.status != 400:
             raise
-        body = {}
+        return {}
+
+
+async def redeem(request: Request) -> Response:
+    body = await _body_or_nothing(request)
     wr = app_state(request)
     claims = wr.signer.verify(body.get("token"))  # refusals become the contract's errors (web.errors)
-    session_expires_at = await wr.queue.redeem(claims)
+    session = await wr.queue.redeem(claims)
     wr.metrics.redeemed(claims.event)
-    response = JSONResponse({"event": claims.event, "ticket": claims.ticket, "session_expires_at": session_expires_at})
-    set_session_cookie(request, response, claims.ticket, session_expires_at)
+    response = JSONResponse({"event": claims.event, "ticket": claims.ticket, "session_expires_at": session.expires_at})
+    set_session_cookie(request, response, session)
     return response
 
 
-def set_session_cookie(request: Request, response: Response, ticket: str, expires_at: float) -> None:
+def set_session_cookie(request: Request, response: Response, session: Session) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        ticket,
-        max_age=max(1, int(expires_at - time.time())),
+        session.cookie,
+        max_age=max(1, int(session.expires_at - time.time())),
         httponly=True,
         samesite="lax",
         secure=_secure(request),
@@ -103,20 +137,17 @@ def set_session_cookie(request: Request, response: Response, ticket: str, expire
 
 
 async def release(request: Request) -> Response:
-    """By the session cookie, or by the redeemed token (a protected backend's gate holds no cookie of ours)."""
-    try:
-        body = await json_body(request)
-    except ApiError as exc:
-        if exc.status != 400:
-            raise
-        body = {}
-    ticket = request.cookies.get(SESSION_COOKIE, "")
-    if "token" in body:
+    """By the session cookie, or by the token that was redeemed (a gate, or any backend, holds that one)."""
+    wr = app_state(request)
+    released = await wr.queue.release_session(request.cookies.get(SESSION_COOKIE, ""))
+    if not released:
+        token = (await _body_or_nothing(request)).get("token")
         try:
-            ticket = app_state(request).signer.verify(body["token"], allow_expired=True).ticket
+            claims = wr.signer.verify(token, allow_expired=True) if token is not None else None
         except TokenError:
-            ticket = ""
-    if not ticket or not await app_state(request).queue.release(ticket):
+            claims = None
+        released = claims is not None and await wr.queue.release(claims.ticket)
+    if not released:
         raise ApiError(401, "no_session", "there is no live session to release")
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE)

@@ -39,6 +39,7 @@ class WebState:
     templates: Jinja2Templates
     metrics: Metrics
     join_limiter: RateLimiter
+    proof_key: bytes = b""  # read from Redis when first needed (Events.proof_secret)
 
     def page_context(self, request: HTTPConnection, **extra: Any) -> dict[str, Any]:
         chosen = request.query_params.get("lang") or request.cookies.get(i18n.LANG_COOKIE)

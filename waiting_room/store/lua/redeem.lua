@@ -6,6 +6,7 @@
 -- KEYS[4] stats      hash   counters
 -- KEYS[5] settings   hash   for session_ttl_seconds
 -- KEYS[6] done       zset   finished tickets (for trimming old records)
+-- KEYS[7] session    string the new session (named by its cookie's secret) -> ticket, expiring with it
 -- ARGV[1] ticket     the token's sub
 -- ARGV[2] jti        the token's jti
 --
@@ -29,6 +30,7 @@ rec.sx = now + ttl * 1000
 redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(rec))
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("ZADD", KEYS[3], rec.sx, ARGV[1])
+redis.call("SET", KEYS[7], ARGV[1], "PX", ttl * 1000)
 redis.call("ZADD", KEYS[6], now, ARGV[1])
 redis.call("HINCRBY", KEYS[4], "redeemed", 1)
 return {"ok", string.format("%.0f", rec.sx)}
