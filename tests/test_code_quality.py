@@ -49,6 +49,11 @@ FLOORS = [
     (sorted((PACKAGE / "core").glob("*.py")), ("redis", "starlette", "waiting_room.store", "waiting_room.web"), "pure"),
     ([PACKAGE / "web" / "hub.py", PACKAGE / "web" / "rooms.py"], ("redis", "waiting_room.store"), "no Redis"),
     ([PACKAGE / "web" / "metrics.py"], ("waiting_room.promoter",), "health reports come through the store"),
+    (
+        sorted((PACKAGE / "gate").glob("*.py")),
+        ("redis", "starlette", "waiting_room.store", "waiting_room.web", "waiting_room.cli", "waiting_room.settings"),
+        "the gate runs inside someone else's app: core, PyJWT and httpx only",
+    ),
 ]
 
 

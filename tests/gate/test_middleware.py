@@ -1,9 +1,15 @@
-"""The gate's pure helpers: where it sends a browser after a redemption, and who counts as a browser."""
+"""The gate in process: where it sends a browser after a redemption, who counts as a browser, https cookies."""
 
 from __future__ import annotations
 
-import pytest
+import time
+from typing import Any
 
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from waiting_room.core.tokens import Claims, Signer
 from waiting_room.gate import AdmissionGate
 from waiting_room.gate.middleware import _is_browser, _location, _query_without_token
 
@@ -51,3 +57,34 @@ def test_misconfiguration_fails_at_wrap_time(options: dict[str, object]) -> None
 
     with pytest.raises(ValueError):
         AdmissionGate(app, **options)  # type: ignore[arg-type]
+
+
+async def test_over_https_the_session_cookie_is_secure() -> None:
+    """In process: the gate on an https scope, the waiting room answering as the contract says."""
+    signer = Signer(ed25519.Ed25519PrivateKey.generate(), "https://queue.test")
+    now = int(time.time())
+    token = signer.mint(Claims("https://queue.test", "sale", "sale." + "A" * 24, "j", now, now + 60))
+
+    def waiting_room(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/jwks.json":
+            return httpx.Response(200, json=signer.jwks)
+        assert request.url.path == "/api/redeem"
+        return httpx.Response(200, json={"event": "sale", "ticket": "t", "session_expires_at": now + 600})
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"app"})
+
+    upstream = httpx.AsyncClient(transport=httpx.MockTransport(waiting_room))
+    gate = AdmissionGate(
+        app, waiting_room_url="https://queue.test", guard={"/buy": "sale"}, secret=SECRET, http_client=upstream
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gate), base_url="https://shop.test") as shop:
+        r = await shop.get("/buy?token=" + token)
+        assert r.status_code == 303 and r.headers["location"] == "/buy"
+        assert r.headers["set-cookie"].endswith("; HttpOnly; SameSite=Lax; Secure")
+        assert (await shop.get("/buy")).text == "app"
+        assert (await shop.options("/buy", headers={"Origin": "https://app.test"})).text == "app"  # preflight
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gate), base_url="http://shop.test") as plain:
+        assert (await plain.get("/buy")).status_code == 403
+    await upstream.aclose()

@@ -122,7 +122,9 @@ class AdmissionGate:
             reply = await self._release(scope)
             await reply.send(send)
             return
-        event = self._event_of(scope) if kind in ("http", "websocket") else None
+        # a CORS preflight carries no cookies by design: the app answers it, and the real request is gated
+        preflight = kind == "http" and scope["method"] == "OPTIONS"
+        event = self._event_of(scope) if kind in ("http", "websocket") and not preflight else None
         if event is None or self._session(scope, event) is not None:
             await self.app(scope, receive, send)
             return

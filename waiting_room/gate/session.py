@@ -7,7 +7,6 @@ which session ends; the token is spent, so holding it grants nothing more.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import math
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 
 COOKIE_PREFIX = "wr_gate_"
 MIN_SECRET_BYTES = 16
+VERIFIED_CACHE = 4096
 _CONTEXT = b"waiting-room gate session v1\x00"
 
 
@@ -43,9 +43,11 @@ class SessionCodec:
         if len(key) < MIN_SECRET_BYTES:
             raise ValueError(f"the gate's secret must be at least {MIN_SECRET_BYTES} bytes")
         self._key = key
+        # a session is checked on every request it makes: the signature once per cookie value is enough
+        self._verified: dict[str, GateSession] = {}
 
     def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, _CONTEXT + payload.encode(), hashlib.sha256).digest())
+        return _b64(hmac.digest(self._key, _CONTEXT + payload.encode(), "sha256"))
 
     def encode(self, session: GateSession) -> str:
         payload = _b64(json.dumps({"e": session.event, "x": session.expires_at, "t": session.token}).encode())
@@ -53,19 +55,31 @@ class SessionCodec:
 
     def decode(self, value: str | None, now: float | None = None) -> GateSession | None:
         """The session a cookie value holds if its signature is ours (and, given `now`, it is still live)."""
-        if not value or not value.isascii() or value.count(".") != 1 or len(value) > 8192:
+        if not value:
+            return None
+        session = self._verified.get(value)
+        if session is None:
+            session = self._verify(value)
+            if session is None:
+                return None
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.clear()
+            self._verified[value] = session
+        if now is not None and not session.expires_at > now:
+            return None
+        return session
+
+    def _verify(self, value: str) -> GateSession | None:
+        if not value.isascii() or value.count(".") != 1 or len(value) > 8192:
             return None
         payload, mac = value.split(".")
         if not hmac.compare_digest(mac, self._mac(payload)):
             return None
         try:
             data = json.loads(_unb64(payload))
-            session = GateSession(str(data["e"]), float(data["x"]), str(data["t"]))
+            return GateSession(str(data["e"]), float(data["x"]), str(data["t"]))
         except (ValueError, KeyError, TypeError):
             return None
-        if now is not None and not session.expires_at > now:
-            return None
-        return session
 
 
 def set_cookie(name: str, value: str, max_age: float, secure: bool) -> bytes:
