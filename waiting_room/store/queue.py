@@ -20,7 +20,8 @@ from waiting_room.core.standing import redis_ms, standing
 from waiting_room.core.states import EventStatus, TicketState
 from waiting_room.core.tickets import SHUFFLE_RANGE, TicketRecord, event_of, new_ticket
 from waiting_room.core.tokens import Claims
-from waiting_room.store.keys import EventKeys
+from waiting_room.store import keys
+from waiting_room.store.keys import Keyspace
 from waiting_room.store.scripts import AlreadyJoined, Joined, JoinRefused, Scripts
 
 
@@ -59,8 +60,16 @@ class TicketView:
 
 
 class Queue:
-    def __init__(self, redis: Redis, scripts: Scripts, issuer: str, shuffle: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        issuer: str,
+        shuffle: Callable[[], int] | None = None,
+        keyspace: Keyspace = keys.DEFAULT,
+    ) -> None:
         self.redis = redis
+        self.keyspace = keyspace
         self.scripts = scripts
         self.issuer = issuer
         # the order of a pre-queue ticket: uniform in [0, SHUFFLE_RANGE); tests pass a seeded one
@@ -68,7 +77,7 @@ class Queue:
 
     async def join(self, event: str, uid: str) -> tuple[TicketView, bool]:
         """The caller's ticket for `event` and whether it is new (idempotent per uid)."""
-        k = EventKeys(event)
+        k = self.keyspace.event(event)
         replace = ""
         for _ in range(3):
             reply = await self.scripts.join(
@@ -111,7 +120,7 @@ class Queue:
         event = event_of(ticket)
         if event is None:
             return None
-        k = EventKeys(event)
+        k = self.keyspace.event(event)
 
         def build(pipe: Pipeline) -> None:
             pipe.hget(k.tickets, ticket)
@@ -147,7 +156,7 @@ class Queue:
         """Mark the ticket redeemed once; returns the session's expiry (unix seconds)."""
         if event_of(claims.ticket) != claims.event:
             raise QueueError(401, "invalid_token", "the token's audience does not match its ticket")
-        reply = await self.scripts.redeem(EventKeys(claims.event), claims.ticket, claims.jti)
+        reply = await self.scripts.redeem(self.keyspace.event(claims.event), claims.ticket, claims.jti)
         if reply.outcome == "ok" and reply.session_expires_ms is not None:
             return reply.session_expires_ms / 1000
         if reply.outcome == "used":
@@ -160,7 +169,7 @@ class Queue:
         event = event_of(ticket)
         if event is None:
             return False
-        return await self.scripts.release(EventKeys(event), ticket)
+        return await self.scripts.release(self.keyspace.event(event), ticket)
 
     async def session(self, ticket: str) -> float | None:
         """The expiry (unix seconds) of the live session a redeemed ticket holds, else None."""
@@ -168,7 +177,7 @@ class Queue:
         if event is None:
             return None
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zscore(EventKeys(event).active, ticket)
+            pipe.zscore(self.keyspace.event(event).active, ticket)
             pipe.time()
             score, time_reply = await pipe.execute()
         if score is None or score <= redis_ms(time_reply):
