@@ -15,11 +15,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from waiting_room.core.states import EventStatus
-from waiting_room.core.tickets import event_of, is_event_id
+from waiting_room.core.tickets import event_of
 from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import QueueError
 from waiting_room.web import i18n
-from waiting_room.web.errors import error_page
 from waiting_room.web.public import SESSION_COOKIE, set_session_cookie
 from waiting_room.web.state import app_state
 
@@ -50,9 +49,7 @@ async def index(request: Request) -> Response:
 
 async def waiting(request: Request) -> Response:
     event = request.path_params["event"]
-    settings = await app_state(request).events.get(event) if is_event_id(event) else None
-    if settings is None:
-        return error_page(request, 404, "There is no such event.")
+    settings = await app_state(request).event_settings(event)
     return _render(
         request,
         "waiting.html",
@@ -70,13 +67,11 @@ async def order(request: Request) -> Response:
     if token:
         return await _redeem_and_return(request, event, token, from_url=True)
     wr = app_state(request)
+    settings = await wr.event_settings(event)
     failed = request.query_params.get("failed")
-    if failed in FAILED_STATUS and is_event_id(event) and (settings := await wr.events.get(event)):
+    if failed in FAILED_STATUS:
         return _render(request, "order.html", FAILED_STATUS[failed], event=event, title=settings.title, state=failed)
     ticket = request.cookies.get(SESSION_COOKIE, "")
-    settings = await wr.events.get(event) if is_event_id(event) else None
-    if settings is None:
-        return error_page(request, 404, "There is no such event.")
     expires_at = await wr.queue.session(ticket) if event_of(ticket) == event else None
     if expires_at is None:
         return RedirectResponse(f"/e/{event}", 303)
@@ -95,9 +90,7 @@ async def order_post(request: Request) -> Response:
 async def _redeem_and_return(request: Request, event: str, token: str, from_url: bool = False) -> Response:
     """Redeem and go to the order form (303). A token that came in the URL leaves it either way."""
     wr = app_state(request)
-    settings = await wr.events.get(event) if is_event_id(event) else None
-    if settings is None:
-        return error_page(request, 404, "There is no such event.")
+    settings = await wr.event_settings(event)
     try:
         claims = wr.signer.verify(token)
         if claims.event != event:
@@ -119,9 +112,7 @@ async def _redeem_and_return(request: Request, event: str, token: str, from_url:
 async def order_complete(request: Request) -> Response:
     event = request.path_params["event"]
     wr = app_state(request)
-    settings = await wr.events.get(event) if is_event_id(event) else None
-    if settings is None:
-        return error_page(request, 404, "There is no such event.")
+    settings = await wr.event_settings(event)
     ticket = request.cookies.get(SESSION_COOKIE, "")
     if event_of(ticket) != event or not await wr.queue.release(ticket):
         return RedirectResponse(f"/e/{event}", 303)

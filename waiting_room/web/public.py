@@ -15,7 +15,7 @@ from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import TicketView
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.ratelimit import retry_after_header
-from waiting_room.web.state import app_state
+from waiting_room.web.state import UnknownEvent, app_state
 
 UID_COOKIE = "wr_uid"
 SESSION_COOKIE = "wr_session"
@@ -42,7 +42,7 @@ def _secure(request: Request) -> bool:
 async def join(request: Request) -> Response:
     event = request.path_params["event"]
     if not is_event_id(event):
-        raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
+        raise UnknownEvent(event)
     await json_body(request)  # optional, but if present it must be well-formed
     client = request.client.host if request.client else "?"
     wait = app_state(request).join_limiter.check(client, time.monotonic())
