@@ -353,7 +353,7 @@ class BusTap:
 
     async def _run(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(keys.BUS)
+        await pubsub.subscribe(keys.DEFAULT.bus)
         self._ready.set()
         try:
             while True:

@@ -7,13 +7,7 @@
   const expiresAt = Number(timer && timer.dataset.expiresAt);
   if (!timer || !Number.isFinite(expiresAt) || expiresAt <= 0) return;
 
-  function clock(seconds) {
-    const s = Math.max(0, Math.ceil(seconds));
-    const two = (n) => String(n).padStart(2, "0");
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    return h > 0 ? `${h}:${two(m)}:${two(s % 60)}` : `${m}:${two(s % 60)}`;
-  }
+  const clock = window.wrClock; // static/clock.js
 
   let handle = 0;
   function update() {

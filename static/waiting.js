@@ -71,13 +71,7 @@
     return hours < 2 ? T.eta_one_hour : fmt("eta_hours", { hours: num(hours) });
   }
 
-  function clock(seconds) {
-    const s = Math.max(0, Math.ceil(seconds));
-    const two = (n) => String(n).padStart(2, "0");
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    return h > 0 ? `${h}:${two(m)}:${two(s % 60)}` : `${m}:${two(s % 60)}`;
-  }
+  const clock = window.wrClock; // static/clock.js
 
   function setText(id, text) {
     const el = $(id);

@@ -17,13 +17,16 @@ from redis.asyncio import Redis
 from support.cluster import Cluster
 from support.redis_server import start_redis
 
+from waiting_room.promoter import Promoter
 from waiting_room.store.embedded import EmbeddedRedis
 from waiting_room.store.events import Events
+from waiting_room.store.keys import Keyspace
 from waiting_room.store.queue import Queue
 from waiting_room.store.scripts import Scripts
 
 ISSUER = "http://waiting-room.test"
 DEADLINE_SECONDS = 90
+PROMOTER_TICK_MS = 100
 
 
 @pytest.fixture
@@ -49,10 +52,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 
 
 @pytest.fixture
+def keyspace() -> Keyspace:
+    """A key prefix of this test's own: tests share the server without flushing it, and see nothing of
+    each other's events, promoters or bus messages."""
+    return Keyspace(f"t{uuid4().hex[:12]}")
+
+
+@pytest.fixture
 async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    """A client on an empty database (in-process tests run one at a time, so FLUSHDB is safe)."""
     client: Redis = Redis.from_url(redis_server.url, decode_responses=True)
-    await client.flushdb()
     yield client
     await client.aclose()
 
@@ -78,13 +86,29 @@ def scripts(redis: Redis) -> Scripts:
 
 
 @pytest.fixture
-def queue(redis: Redis, scripts: Scripts) -> Queue:
-    return Queue(redis, scripts, ISSUER)
+def queue(redis: Redis, scripts: Scripts, keyspace: Keyspace) -> Queue:
+    return Queue(redis, scripts, ISSUER, keyspace=keyspace)
 
 
 @pytest.fixture
-def events(redis: Redis) -> Events:
-    return Events(redis)
+def events(redis: Redis, keyspace: Keyspace) -> Events:
+    return Events(redis, keyspace)
+
+
+@pytest.fixture
+def make_promoter(keyspace: Keyspace) -> Callable[..., Promoter]:
+    """Promoters in this test's keyspace, each on the client given (as separate processes would be)."""
+
+    def make(client: Redis, owner: str | None = None, tick_ms: int = PROMOTER_TICK_MS) -> Promoter:
+        return Promoter(client, Scripts.register(client), tick_ms, owner, keyspace)
+
+    return make
+
+
+@pytest.fixture
+def promoter(redis: Redis, make_promoter: Callable[..., Promoter]) -> Promoter:
+    """A promoter driven by hand, a tick at a time (see support.promoting)."""
+    return make_promoter(redis, "promoter-test")
 
 
 @pytest.fixture

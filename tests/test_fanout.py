@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -12,15 +11,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 from support.hub import Harness
+from support.joining import join_many
+from support.promoting import running
 from support.waiting import apoll, until
 
 from waiting_room.core.states import CloseCode, EventStatus
 from waiting_room.core.tokens import Signer
 from waiting_room.promoter import Promoter
-from waiting_room.store import keys
 from waiting_room.store.bus import RedisBus
 from waiting_room.store.events import Events
-from waiting_room.store.keys import EventKeys
+from waiting_room.store.keys import Keyspace
 from waiting_room.store.loader import RedisLoader
 from waiting_room.store.queue import Queue
 from waiting_room.store.scripts import Scripts
@@ -33,37 +33,26 @@ ISSUER = "http://waiting-room.test"
 
 
 @pytest.fixture
-async def harness(redis_factory: Callable[[], Redis]) -> AsyncIterator[Harness]:
+async def harness(keyspace: Keyspace, redis_factory: Callable[[], Redis]) -> AsyncIterator[Harness]:
     signer = Signer(Ed25519PrivateKey.generate(), ISSUER)
 
     def make() -> Hub:
         redis, subscriber = redis_factory(), redis_factory()
-        return Hub(RedisLoader(redis, Scripts.register(redis)), RedisBus(redis, subscriber), signer, TICK_MS / 1000)
+        loader = RedisLoader(redis, Scripts.register(redis), keyspace)
+        return Hub(loader, RedisBus(redis, subscriber, keyspace), signer, TICK_MS / 1000)
 
     h = Harness(make)
     yield h
     await h.close()
 
 
-@contextlib.asynccontextmanager
-async def promoter_running(redis_factory: Callable[[], Redis]) -> AsyncIterator[Promoter]:
-    client = redis_factory()
-    promoter = Promoter(client, Scripts.register(client), TICK_MS)
-    stop = asyncio.Event()
-    task = asyncio.create_task(promoter.run(stop))
-    try:
-        yield promoter
-    finally:
-        stop.set()
-        await task
-
-
-async def join_many(queue: Queue, event: str, n: int) -> list[str]:
-    return [(await queue.join(event, secrets.token_urlsafe(18)))[0].ticket for _ in range(n)]
-
-
 async def test_positions_start_true_and_never_increase(
-    harness: Harness, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
+    make_promoter: Callable[..., Promoter],
+    harness: Harness,
+    redis_factory: Callable[[], Redis],
+    queue: Queue,
+    events: Events,
+    event_id: str,
 ) -> None:
     await events.put(event_id, {"status": "paused", "rate_per_minute": 1200})
     tickets = await join_many(queue, event_id, 24)
@@ -73,16 +62,18 @@ async def test_positions_start_true_and_never_increase(
     assert [s.positions()[0] for s in sockets] == list(range(1, len(tickets) + 1))
     assert all(s.of("position")[0]["waiting"] == len(tickets) for s in sockets)
 
-    async with promoter_running(redis_factory):
+    async with running(make_promoter(redis_factory())):
         await events.put(event_id, {"status": "open"})
         await until(lambda: all(s.of("admitted") for s in sockets), "every socket to be admitted", within=30)
-        await asyncio.sleep(0.3)  # anything sent after admission would show up now
+        # a marker published after: whatever the hubs had to send before it has arrived once it has
+        await events.post_notice(event_id, "marker", "info")
+        await until(lambda: all(s.of("notice") for s in sockets), "the marker on every socket")
     for ticket, socket in zip(tickets, sockets, strict=True):
         positions = [p for p in socket.positions() if p is not None]
         assert len(positions) == len(socket.positions())
         assert positions == sorted(positions, reverse=True), f"{ticket}: position went up: {positions}"
         assert len(socket.of("admitted")) == 1
-        assert socket.sent[-1]["type"] == "admitted"
+        assert [m["type"] for m in socket.sent][-2:] == ["admitted", "notice"]
         claims = harness.hubs[0].signer.verify(socket.of("admitted")[0]["token"])
         assert (claims.ticket, claims.event) == (ticket, event_id)
         for message in socket.of("position"):
@@ -91,12 +82,19 @@ async def test_positions_start_true_and_never_increase(
 
 
 async def test_a_socket_opened_mid_line_starts_at_its_true_position(
-    harness: Harness, redis: Redis, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
+    make_promoter: Callable[..., Promoter],
+    keyspace: Keyspace,
+    harness: Harness,
+    redis: Redis,
+    redis_factory: Callable[[], Redis],
+    queue: Queue,
+    events: Events,
+    event_id: str,
 ) -> None:
     await events.put(event_id, {"status": "open", "rate_per_minute": 600, "abandon_after_seconds": 15})
     tickets = await join_many(queue, event_id, 12)
-    k = EventKeys(event_id)
-    async with promoter_running(redis_factory):
+    k = keyspace.event(event_id)
+    async with running(make_promoter(redis_factory())):
 
         async def three_admitted() -> bool:
             return int(await redis.hget(k.stats, "served_total") or 0) >= 3
@@ -131,13 +129,19 @@ async def test_a_newer_socket_replaces_the_older_in_any_process(
     third, _ = await harness.connect(two, ticket)
     await until(lambda: second.close_code is not None, "the socket in the other process to be replaced")
     assert second.close_code == CloseCode.REPLACED
-    await asyncio.sleep(0.3)
+    await events.post_notice(event_id, "marker", "info")  # anything published before it has arrived after it
+    await until(lambda: bool(third.of("notice")), "the marker")
     assert third.close_code is None
     assert third.positions() == [1]
 
 
 async def test_unknown_and_finished_tickets_are_closed(
-    harness: Harness, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
+    make_promoter: Callable[..., Promoter],
+    harness: Harness,
+    redis_factory: Callable[[], Redis],
+    queue: Queue,
+    events: Events,
+    event_id: str,
 ) -> None:
     await events.put(event_id, {"status": "paused"})
     tickets = await join_many(queue, event_id, 2)
@@ -145,7 +149,7 @@ async def test_unknown_and_finished_tickets_are_closed(
     unknown, _ = await harness.connect(hub, f"{event_id}.{secrets.token_urlsafe(18)}")
     waiting, _ = await harness.connect(hub, tickets[0])
     await events.put(event_id, {"status": "closed"})
-    async with promoter_running(redis_factory):
+    async with running(make_promoter(redis_factory())):
         await until(lambda: waiting.close_code is not None, "the waiting socket to be closed")
     assert unknown.close_code == CloseCode.UNKNOWN_TICKET
     assert waiting.close_code == CloseCode.NOT_WAITING
@@ -174,13 +178,13 @@ async def test_notices_and_state_changes_reach_every_socket(
 
 
 async def test_an_open_socket_keeps_its_ticket_from_abandonment(
-    harness: Harness, redis: Redis, queue: Queue, events: Events, event_id: str
+    keyspace: Keyspace, harness: Harness, redis: Redis, queue: Queue, events: Events, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "paused", "abandon_after_seconds": 15})
     [ticket] = await join_many(queue, event_id, 1)
     hub = await harness.hub()
     await harness.connect(hub, ticket)
-    seen = EventKeys(event_id).seen
+    seen = keyspace.event(event_id).seen
     await redis.zadd(seen, {ticket: 1})  # setup: as if not seen for ages
 
     async def refreshed() -> bool:
@@ -190,7 +194,7 @@ async def test_an_open_socket_keeps_its_ticket_from_abandonment(
 
 
 async def test_malformed_bus_messages_are_ignored_and_the_hub_goes_on(
-    harness: Harness, redis: Redis, queue: Queue, events: Events, event_id: str
+    keyspace: Keyspace, harness: Harness, redis: Redis, queue: Queue, events: Events, event_id: str
 ) -> None:
     """Another version or another publisher on the channel must not take fan-out down."""
     await events.put(event_id, {"status": "paused"})
@@ -209,14 +213,19 @@ async def test_malformed_bus_messages_are_ignored_and_the_hub_goes_on(
         json.dumps({"type": "state", "event": event_id, "state": "weird"}),
     ]
     for message in junk:
-        await redis.publish(keys.BUS, message)
+        await redis.publish(keyspace.bus, message)
     await events.post_notice(event_id, "still here", "info")
     await until(lambda: bool(socket.of("notice")), "a notice after the junk")
     assert socket.of("notice")[0]["text"] == "still here"
 
 
 async def test_a_short_grace_keeps_connected_holders_and_starts_when_the_socket_closes(
-    harness: Harness, redis_factory: Callable[[], Redis], queue: Queue, events: Events, event_id: str
+    make_promoter: Callable[..., Promoter],
+    harness: Harness,
+    redis_factory: Callable[[], Redis],
+    queue: Queue,
+    events: Events,
+    event_id: str,
 ) -> None:
     """abandon_after_seconds=2: the holder with a socket open stays however long it waits; the one
     without is removed; and a socket that closes gives its holder the whole grace from that moment."""
@@ -225,7 +234,7 @@ async def test_a_short_grace_keeps_connected_holders_and_starts_when_the_socket_
     hub = await harness.hub()
     socket, conn = await harness.connect(hub, kept)
     await until(lambda: bool(socket.of("position")), "a first position")
-    async with promoter_running(redis_factory):
+    async with running(make_promoter(redis_factory())):
         await asyncio.sleep(4.5)  # more than twice the grace
         assert (await queue.status(gone, touch=False)).state == "removed"  # type: ignore[union-attr]
         assert (await queue.status(kept, touch=False)).state == "waiting"  # type: ignore[union-attr]

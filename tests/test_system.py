@@ -94,7 +94,12 @@ async def test_exactly_once_with_two_promoters(shared_cluster: Cluster, event: s
     try:
         await asyncio.to_thread(c.set_status, event, "open")
         await until(lambda: all(cl.admitted for cl in clients), "every socket to be admitted", within=30)
-        await asyncio.sleep(0.5)  # a second `admitted` would arrive by now
+        # a marker published after: a second `admitted` sent before it would have arrived with it
+        marker = await asyncio.to_thread(
+            c.admin.post, c.url(f"/api/admin/events/{event}/notices"), json={"text": "marker", "level": "info"}
+        )
+        assert marker.status_code == 201, marker.text
+        await until(lambda: all(cl.of("notice") for cl in clients), "the marker on every socket")
     finally:
         await close_all(clients)
     assert c.leader(event) is not None

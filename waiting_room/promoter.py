@@ -27,7 +27,7 @@ from waiting_room.core.health import REPORT_SECONDS, PromoterReport
 from waiting_room.core.policy import TokenBucket
 from waiting_room.core.states import EventStatus
 from waiting_room.store import keys
-from waiting_room.store.keys import EventKeys
+from waiting_room.store.keys import Keyspace
 from waiting_room.store.scripts import PromoteArgs, Scripts, promote_reply
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,11 @@ class TickResult:
 
 
 class Promoter:
-    def __init__(self, redis: Redis, scripts: Scripts, tick_ms: int, owner: str | None = None) -> None:
+    def __init__(
+        self, redis: Redis, scripts: Scripts, tick_ms: int, owner: str | None = None, keyspace: Keyspace = keys.DEFAULT
+    ) -> None:
         self.redis = redis
+        self.keyspace = keyspace
         self.scripts = scripts
         self.tick_ms = tick_ms
         self.owner = owner or f"promoter-{secrets.token_hex(6)}"
@@ -81,7 +84,7 @@ class Promoter:
         return sorted(e for e, t in self.tracks.items() if t.leading)
 
     async def tick(self) -> list[TickResult]:
-        events = sorted(str(e) for e in await self.redis.smembers(keys.EVENTS))
+        events = sorted(str(e) for e in await self.redis.smembers(self.keyspace.events))
         now = time.monotonic()
 
         def build(pipe: Pipeline) -> None:
@@ -90,13 +93,13 @@ class Promoter:
                 track.bucket.refill(now, track.rate_per_minute, self.tick_seconds)  # idempotent for one `now`
                 self.scripts.queue_promote(
                     pipe,
-                    EventKeys(event),
+                    self.keyspace.event(event),
                     PromoteArgs(
                         owner=self.owner,
                         lease_ms=lease_ms(self.tick_ms),
                         budget=track.bucket.budget() if track.leading else 0,
                         observed_rate=track.observed.per_minute,
-                        channel=keys.BUS,
+                        channel=self.keyspace.bus,
                         last_published=track.last_published,
                         batch=BATCH,
                         keep_finished_ms=KEEP_FINISHED_MS,
@@ -165,7 +168,7 @@ class Promoter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
         with contextlib.suppress(RedisError, OSError):
-            await self.redis.hdel(keys.PROMOTERS, self.owner)
+            await self.redis.hdel(self.keyspace.promoters, self.owner)
 
     async def _report(self, tick_seconds: float) -> None:
         """Leadership and the slowest tick since the last report, for every web process's /metrics."""
@@ -174,5 +177,5 @@ class Promoter:
         if now - self._last_report < REPORT_SECONDS:
             return
         report = PromoterReport(now, tuple(self.leading), self._slowest_tick)
-        await self.redis.hset(keys.PROMOTERS, self.owner, report.encode())
+        await self.redis.hset(self.keyspace.promoters, self.owner, report.encode())
         self._last_report, self._slowest_tick = now, 0.0

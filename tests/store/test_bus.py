@@ -10,8 +10,8 @@ from support.waiting import until
 
 from waiting_room.core import messages
 from waiting_room.core.states import EventStatus
-from waiting_room.store import keys
 from waiting_room.store.bus import RedisBus
+from waiting_room.store.keys import Keyspace
 
 pytestmark = pytest.mark.usefixtures("deadline")
 
@@ -29,19 +29,21 @@ class Listener:
 
 
 @pytest.fixture
-async def bus(redis_factory: Callable[[], Redis]) -> AsyncIterator[tuple[RedisBus, Listener]]:
+async def bus(keyspace: Keyspace, redis_factory: Callable[[], Redis]) -> AsyncIterator[tuple[RedisBus, Listener]]:
     listener = Listener()
-    bus = RedisBus(redis_factory(), redis_factory())
+    bus = RedisBus(redis_factory(), redis_factory(), keyspace)
     bus.start(listener.deliver, listener.resync)
     await until(bus.ready.is_set, "the bus to subscribe")
     yield bus, listener
     await bus.stop()
 
 
-async def test_messages_arrive_typed_and_junk_is_skipped(bus: tuple[RedisBus, Listener], redis: Redis) -> None:
+async def test_messages_arrive_typed_and_junk_is_skipped(
+    keyspace: Keyspace, bus: tuple[RedisBus, Listener], redis: Redis
+) -> None:
     redis_bus, listener = bus
     for junk in ["not json", "[1, 2]", '{"type": "advance", "event": "x"}', '{"type": "from-the-future"}']:
-        await redis.publish(keys.BUS, junk)
+        await redis.publish(keyspace.bus, junk)
     sent = [messages.StateChange("demo", EventStatus.PAUSED), messages.Claim("demo." + "A" * 24, "c1")]
     await redis_bus.publish(sent)
     await until(lambda: len(listener.got) >= 2, "the two messages")

@@ -17,9 +17,8 @@ from waiting_room.core.event_settings import EventSettings
 from waiting_room.core.proof import Proof
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import RECORD_FIELDS, TicketRecord, new_ticket
-from waiting_room.store import keys
 from waiting_room.store.events import Events
-from waiting_room.store.keys import EventKeys
+from waiting_room.store.keys import EventKeys, Keyspace
 from waiting_room.store.scripts import (
     NAMES,
     AlreadyJoined,
@@ -41,15 +40,15 @@ pytestmark = pytest.mark.usefixtures("deadline")
 
 async def join(
     scripts: Scripts,
-    event: str,
+    k: EventKeys,
     uid: str,
     replace: str = "",
     client: str = "10.0.0.1",
     proof: Proof | None = None,
 ) -> JoinReply:
     return await scripts.join(
-        EventKeys(event),
-        ticket=new_ticket(event),
+        k,
+        ticket=new_ticket(k.event),
         uid=uid,
         shuffle=secrets.randbelow(1 << 40),
         replace=replace,
@@ -59,60 +58,73 @@ async def join(
     )
 
 
-async def joined(scripts: Scripts, event: str, uid: str) -> str:
-    reply = await join(scripts, event, uid)
+async def joined(scripts: Scripts, k: EventKeys, uid: str) -> str:
+    reply = await join(scripts, k, uid)
     assert isinstance(reply, Joined)
     return reply.ticket
 
 
 async def promote(
-    scripts: Scripts, event: str, owner: str, budget: int, *, last: str = "", batch: int = 500, keep_ms: int = 3600_000
+    scripts: Scripts,
+    k: EventKeys,
+    owner: str,
+    budget: int,
+    *,
+    last: str = "",
+    batch: int = 500,
+    keep_ms: int = 3600_000,
 ) -> Promoted:
-    args = PromoteArgs(owner, 2000, budget, None, keys.BUS, last, batch, keep_ms)
-    return await scripts.promote(EventKeys(event), args)
+    args = PromoteArgs(owner, 2000, budget, None, Keyspace(k.prefix).bus, last, batch, keep_ms)
+    return await scripts.promote(k, args)
 
 
-async def test_join_replies(scripts: Scripts, events: Events, event_id: str) -> None:
-    assert await join(scripts, event_id, "u1") == JoinRefused("unknown_event")
+async def test_join_replies(keyspace: Keyspace, scripts: Scripts, events: Events, event_id: str) -> None:
+    assert await join(scripts, keyspace.event(event_id), "u1") == JoinRefused("unknown_event")
     await events.put(event_id, {"status": "paused"})
-    first = await join(scripts, event_id, "u1")
+    first = await join(scripts, keyspace.event(event_id), "u1")
     assert isinstance(first, Joined)
     assert (first.rank, first.waiting, first.served_total, first.pre_queue, first.observed_rate) == (0, 1, 0, False, 0)
     assert (first.status, first.opens_at) == (EventStatus.PAUSED, None)
-    assert await join(scripts, event_id, "u1") == AlreadyJoined(first.ticket)
+    assert await join(scripts, keyspace.event(event_id), "u1") == AlreadyJoined(first.ticket)
     # `replace` only takes effect for the uid's own (finished) ticket
-    assert await join(scripts, event_id, "u1", replace=new_ticket(event_id)) == AlreadyJoined(first.ticket)
-    replaced = await join(scripts, event_id, "u1", replace=first.ticket)
+    assert await join(scripts, keyspace.event(event_id), "u1", replace=new_ticket(event_id)) == AlreadyJoined(
+        first.ticket
+    )
+    replaced = await join(scripts, keyspace.event(event_id), "u1", replace=first.ticket)
     assert isinstance(replaced, Joined) and replaced.ticket != first.ticket
     await events.put(event_id, {"status": "sold_out"})
-    assert await join(scripts, event_id, "u2") == JoinRefused("event_closed")
+    assert await join(scripts, keyspace.event(event_id), "u2") == JoinRefused("event_closed")
 
 
-async def test_promote_is_fenced_by_the_lease(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
+async def test_promote_is_fenced_by_the_lease(
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
     await events.put(event_id, {"status": "open"})
-    ticket = await joined(scripts, event_id, "u1")
-    k = EventKeys(event_id)
+    ticket = await joined(scripts, keyspace.event(event_id), "u1")
+    k = keyspace.event(event_id)
     await redis.set(k.lease, "someone-else", px=3000)
-    async with BusRecorder(redis) as bus:
-        assert await promote(scripts, event_id, "me", budget=10) == Promoted(leading=False)
+    async with BusRecorder(redis, keyspace.bus) as bus:
+        assert await promote(scripts, keyspace.event(event_id), "me", budget=10) == Promoted(leading=False)
     assert await redis.zrank(k.line, ticket) == 0
     assert await redis.hget(k.stats, "served_total") is None
     assert await redis.get(k.lease) == "someone-else"
     assert bus.advances(event_id) == []
     await redis.delete(k.lease)
-    reply = await promote(scripts, event_id, "me", budget=10)
+    reply = await promote(scripts, keyspace.event(event_id), "me", budget=10)
     assert (reply.leading, reply.admitted, reply.served_total, reply.waiting) == (True, 1, 1, 0)
     assert await redis.get(k.lease) == "me"
     assert 0 < await redis.pttl(k.lease) <= 2000
 
 
-async def test_promote_publishes_only_changes(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
+async def test_promote_publishes_only_changes(
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
     await events.put(event_id, {"status": "open"})
-    tickets = [await joined(scripts, event_id, f"u{i}") for i in range(3)]
-    async with BusRecorder(redis) as bus:
-        first = await promote(scripts, event_id, "me", budget=2)
+    tickets = [await joined(scripts, keyspace.event(event_id), f"u{i}") for i in range(3)]
+    async with BusRecorder(redis, keyspace.bus) as bus:
+        first = await promote(scripts, keyspace.event(event_id), "me", budget=2)
         assert (first.admitted, first.served_total, first.waiting, first.published) == (2, 2, 1, True)
-        quiet = await promote(scripts, event_id, "me", budget=0, last="2:1")
+        quiet = await promote(scripts, keyspace.event(event_id), "me", budget=0, last="2:1")
         assert (quiet.admitted, quiet.served_total, quiet.waiting, quiet.published) == (0, 2, 1, False)
         await events.post_notice(event_id, "marker", "info")  # published after both ticks
         await bus.wait_for(lambda: any(isinstance(m, messages.Notice) for m in bus.messages), "the marker")
@@ -121,54 +133,54 @@ async def test_promote_publishes_only_changes(redis: Redis, scripts: Scripts, ev
     assert (advance.served, advance.waiting, advance.status) == (2, 1, EventStatus.OPEN)
     assert (advance.removed, advance.expired) == ((), ())
     for admitted in advance.admitted:
-        found = await record(redis, event_id, admitted.ticket)
+        found = await record(redis, keyspace.event(event_id), admitted.ticket)
         assert found.stored == "admitted" and found.admission == admitted.admission
         assert admitted.admission.expires_ms - admitted.admission.admitted_ms == 300_000  # default token_ttl
         assert admitted.admission.admitted_ms == advance.at_ms
 
 
 async def test_promote_removes_at_most_a_batch_a_tick(
-    redis: Redis, scripts: Scripts, events: Events, event_id: str
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "closed"})
-    k = EventKeys(event_id)
+    k = keyspace.event(event_id)
     for i in range(5):  # joined before the event closed (status is checked by join)
         await redis.hset(k.settings, "status", "open")
-        await join(scripts, event_id, f"u{i}")
+        await join(scripts, keyspace.event(event_id), f"u{i}")
         await redis.hset(k.settings, "status", "closed")
-    await promote(scripts, event_id, "me", budget=0, batch=2)
+    await promote(scripts, keyspace.event(event_id), "me", budget=0, batch=2)
     assert await redis.zcard(k.line) == 3
-    await promote(scripts, event_id, "me", budget=0, batch=2)
-    await promote(scripts, event_id, "me", budget=0, batch=2)
+    await promote(scripts, keyspace.event(event_id), "me", budget=0, batch=2)
+    await promote(scripts, keyspace.event(event_id), "me", budget=0, batch=2)
     assert await redis.zcard(k.line) == 0
     assert await redis.hget(k.stats, "removed") == "5"
 
 
 async def test_promote_forgets_long_finished_tickets(
-    redis: Redis, scripts: Scripts, events: Events, event_id: str
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "closed"})
-    k = EventKeys(event_id)
+    k = keyspace.event(event_id)
     await redis.hset(k.settings, "status", "open")
-    ticket = await joined(scripts, event_id, "u1")
+    ticket = await joined(scripts, keyspace.event(event_id), "u1")
     await redis.hset(k.settings, "status", "closed")
-    await promote(scripts, event_id, "me", budget=0)
-    removed = await record(redis, event_id, ticket)
+    await promote(scripts, keyspace.event(event_id), "me", budget=0)
+    removed = await record(redis, keyspace.event(event_id), ticket)
     assert removed.stored == "removed" and removed.finished_ms is not None
-    await promote(scripts, event_id, "me", budget=0, keep_ms=3600_000)
+    await promote(scripts, keyspace.event(event_id), "me", budget=0, keep_ms=3600_000)
     assert await redis.hexists(k.tickets, ticket)
-    await promote(scripts, event_id, "me", budget=0, keep_ms=0)
+    await promote(scripts, keyspace.event(event_id), "me", budget=0, keep_ms=0)
     assert not await redis.hexists(k.tickets, ticket)
     assert not await redis.hexists(k.uids, "u1")
     assert await redis.zcard(k.done) == 0
 
 
 async def test_touch_only_updates_tickets_still_waiting(
-    redis: Redis, scripts: Scripts, events: Events, event_id: str
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "paused"})
-    ticket = await joined(scripts, event_id, "u1")
-    k = EventKeys(event_id)
+    ticket = await joined(scripts, keyspace.event(event_id), "u1")
+    k = keyspace.event(event_id)
     await redis.zadd(k.seen, {ticket: 1})
     assert await scripts.touch(k, [ticket, new_ticket(event_id)]) == 1
     assert (await redis.zscore(k.seen, ticket) or 0) > 1
@@ -176,35 +188,37 @@ async def test_touch_only_updates_tickets_still_waiting(
     assert await scripts.touch(k, []) == 0
 
 
-async def test_redeem_and_release_replies(redis: Redis, scripts: Scripts, events: Events, event_id: str) -> None:
+async def test_redeem_and_release_replies(
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
     await events.put(event_id, {"status": "open", "session_ttl_seconds": 30})
-    ticket = await joined(scripts, event_id, "u1")
-    await promote(scripts, event_id, "me", budget=1)
-    k = EventKeys(event_id)
-    jti = (await record(redis, event_id, ticket)).jti
+    ticket = await joined(scripts, keyspace.event(event_id), "u1")
+    await promote(scripts, keyspace.event(event_id), "me", budget=1)
+    k = keyspace.event(event_id)
+    jti = (await record(redis, keyspace.event(event_id), ticket)).jti
     assert jti is not None
     assert await scripts.redeem(k, ticket, "wrong", "s0") == Redeemed("invalid")
     assert await scripts.redeem(k, new_ticket(event_id), jti, "s0") == Redeemed("invalid")
     ok = await scripts.redeem(k, ticket, jti, "s0")
     assert ok.outcome == "ok"
     assert await redis.zscore(k.active, ticket) == ok.session_expires_ms
-    redeemed = await record(redis, event_id, ticket)
+    redeemed = await record(redis, keyspace.event(event_id), ticket)
     assert redeemed.stored == "redeemed" and redeemed.session_expires_ms == ok.session_expires_ms
     assert redeemed.redeemed_ms is not None and redeemed.session_expires_ms - redeemed.redeemed_ms == 30_000
     assert await scripts.redeem(k, ticket, jti, "s0") == Redeemed("used")
     assert await scripts.release(k, ticket) is True
     assert await scripts.release(k, ticket) is False
-    assert (await record(redis, event_id, ticket)).released
+    assert (await record(redis, keyspace.event(event_id), ticket)).released
 
 
 async def test_redeem_opens_the_session_its_secret_names(
-    redis: Redis, scripts: Scripts, events: Events, event_id: str
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
 ) -> None:
+    k = keyspace.event(event_id)
     await events.put(event_id, {"status": "open", "session_ttl_seconds": 30})
-    ticket = await joined(scripts, event_id, "u1")
-    await promote(scripts, event_id, "me", budget=1)
-    k = EventKeys(event_id)
-    jti = (await record(redis, event_id, ticket)).jti
+    ticket = await joined(scripts, k, "u1")
+    await promote(scripts, k, "me", budget=1)
+    jti = (await record(redis, k, ticket)).jti
     assert jti is not None
     assert (await scripts.redeem(k, ticket, jti, "s1")).outcome == "ok"
     assert await redis.get(k.session("s1")) == ticket
@@ -215,57 +229,60 @@ async def test_redeem_opens_the_session_its_secret_names(
 
 
 async def test_join_holds_a_client_to_its_joins_per_minute(
-    redis: Redis, scripts: Scripts, events: Events, event_id: str
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
 ) -> None:
+    k = keyspace.event(event_id)
     await events.put(event_id, {"status": "paused", "client_joins_per_minute": 3})
-    replies = [await join(scripts, event_id, f"u{i}") for i in range(5)]
+    replies = [await join(scripts, k, f"u{i}") for i in range(5)]
     assert [type(r) for r in replies] == [Joined, Joined, Joined, ClientLimited, ClientLimited]
     limited = replies[3]
     assert isinstance(limited, ClientLimited)
     assert 0 < limited.wait_ms <= 20_000  # a third of a minute at most, until the next token
-    assert isinstance(await join(scripts, event_id, "u0"), AlreadyJoined)  # the line's own holders are not refused
-    assert isinstance(await join(scripts, event_id, "u9", client="10.0.0.2"), Joined)  # another address
-    k = EventKeys(event_id)
+    assert isinstance(await join(scripts, k, "u0"), AlreadyJoined)  # the line's own holders are not refused
+    assert isinstance(await join(scripts, k, "u9", client="10.0.0.2"), Joined)  # another address
     assert await redis.zcard(k.line) == 4
     assert 0 < await redis.pttl(k.client_joins("10.0.0.1")) <= 60_000  # the bucket forgets itself
     await events.put(event_id, {"client_joins_per_minute": 0})  # off, live
-    assert isinstance(await join(scripts, event_id, "u5"), Joined)
+    assert isinstance(await join(scripts, k, "u5"), Joined)
 
 
 async def test_join_caps_the_tickets_a_client_has_waiting(
-    redis: Redis, scripts: Scripts, events: Events, event_id: str
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
 ) -> None:
+    k = keyspace.event(event_id)
     await events.put(event_id, {"status": "open", "client_max_waiting": 2})
-    first, second = [await joined(scripts, event_id, f"u{i}") for i in range(2)]
-    assert await join(scripts, event_id, "u2") == TooManyWaiting(2)
-    assert isinstance(await join(scripts, event_id, "u3", client="10.0.0.2"), Joined)
-    await promote(scripts, event_id, "me", budget=1)  # the first leaves the line: a place frees up
-    assert await redis.zscore(EventKeys(event_id).line, first) is None
-    assert isinstance(await join(scripts, event_id, "u2"), Joined)
-    assert await join(scripts, event_id, "u4") == TooManyWaiting(2)
-    assert await redis.smembers(EventKeys(event_id).client_waiting("10.0.0.1")) == {
+    first, second = [await joined(scripts, k, f"u{i}") for i in range(2)]
+    assert await join(scripts, k, "u2") == TooManyWaiting(2)
+    assert isinstance(await join(scripts, k, "u3", client="10.0.0.2"), Joined)
+    await promote(scripts, k, "me", budget=1)  # the first leaves the line: a place frees up
+    assert await redis.zscore(k.line, first) is None
+    assert isinstance(await join(scripts, k, "u2"), Joined)
+    assert await join(scripts, k, "u4") == TooManyWaiting(2)
+    assert await redis.smembers(k.client_waiting("10.0.0.1")) == {
         second,
-        await uid_ticket(redis, event_id, "u2"),
+        await uid_ticket(redis, k, "u2"),
     }
 
 
-async def uid_ticket(redis: Redis, event: str, uid: str) -> str:
-    return str(await redis.hget(EventKeys(event).uids, uid))
+async def uid_ticket(redis: Redis, k: EventKeys, uid: str) -> str:
+    return str(await redis.hget(k.uids, uid))
 
 
 async def test_join_wants_a_fresh_unused_proof_when_the_event_asks(
-    redis: Redis, scripts: Scripts, events: Events, event_id: str
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
 ) -> None:
+    k = keyspace.event(event_id)
     await events.put(event_id, {"status": "paused", "pow_difficulty": 8})
     now = int((await redis.time())[0])
-    assert await join(scripts, event_id, "u0") == ProofNeeded(8, used=False)
-    assert await join(scripts, event_id, "u0", proof=Proof("s1", 7, now + 60)) == ProofNeeded(8, used=False)
-    assert await join(scripts, event_id, "u0", proof=Proof("s1", 8, now - 1)) == ProofNeeded(8, used=False)
-    assert await redis.dbsize() == 2  # refusals wrote nothing: the settings and the event list only
-    assert isinstance(await join(scripts, event_id, "u0", proof=Proof("s1", 9, now + 60)), Joined)
-    assert await join(scripts, event_id, "u1", proof=Proof("s1", 9, now + 60)) == ProofNeeded(8, used=True)
-    assert 0 < await redis.pttl(EventKeys(event_id).proof("s1")) <= 60_000
-    assert isinstance(await join(scripts, event_id, "u0"), AlreadyJoined)  # a holder reloading needs no new proof
+    assert await join(scripts, k, "u0") == ProofNeeded(8, used=False)
+    assert await join(scripts, k, "u0", proof=Proof("s1", 7, now + 60)) == ProofNeeded(8, used=False)
+    assert await join(scripts, k, "u0", proof=Proof("s1", 8, now - 1)) == ProofNeeded(8, used=False)
+    written = [key async for key in redis.scan_iter(match=f"{keyspace.prefix}:*")]
+    assert sorted(written) == sorted([keyspace.events, k.settings])  # refusals wrote nothing
+    assert isinstance(await join(scripts, k, "u0", proof=Proof("s1", 9, now + 60)), Joined)
+    assert await join(scripts, k, "u1", proof=Proof("s1", 9, now + 60)) == ProofNeeded(8, used=True)
+    assert 0 < await redis.pttl(k.proof("s1")) <= 60_000
+    assert isinstance(await join(scripts, k, "u0"), AlreadyJoined)  # a holder reloading needs no new proof
 
 
 # --- the scripts against the schemas they share with Python ------------------------

@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import secrets
 
 import pytest
 from redis.asyncio import Redis
+from support.joining import uid
 from support.promoting import tick_until
 
 from waiting_room.core.states import TicketState
 from waiting_room.core.tickets import new_ticket
 from waiting_room.promoter import Promoter
 from waiting_room.store.events import Events
-from waiting_room.store.keys import EventKeys
+from waiting_room.store.keys import Keyspace
 from waiting_room.store.queue import Queue, QueueError, TicketView
-from waiting_room.store.scripts import Scripts
 
 pytestmark = pytest.mark.usefixtures("deadline")
-
-
-def uid() -> str:
-    return secrets.token_urlsafe(18)
-
-
-@pytest.fixture
-def promoter(redis: Redis, scripts: Scripts) -> Promoter:
-    return Promoter(redis, scripts, tick_ms=100, owner="promoter-test")
 
 
 async def admit_head(promoter: Promoter, queue: Queue, events: Events, event: str, ticket: str) -> TicketView:
@@ -92,11 +82,11 @@ async def test_status_fields(queue: Queue, events: Events, event_id: str) -> Non
 
 
 async def test_polling_the_status_marks_the_ticket_seen(
-    redis: Redis, queue: Queue, events: Events, event_id: str
+    keyspace: Keyspace, redis: Redis, queue: Queue, events: Events, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "paused"})
     view, _ = await queue.join(event_id, uid())
-    seen = EventKeys(event_id).seen
+    seen = keyspace.event(event_id).seen
     await redis.zadd(seen, {view.ticket: 1})  # setup: seen long ago
     await queue.status(view.ticket)
     assert (await redis.zscore(seen, view.ticket) or 0) > 1
@@ -127,7 +117,7 @@ async def test_a_finished_tickets_uid_gets_a_new_ticket_at_the_back(
 
 
 async def test_a_token_redeems_exactly_once(
-    redis: Redis, queue: Queue, events: Events, promoter: Promoter, event_id: str
+    keyspace: Keyspace, redis: Redis, queue: Queue, events: Events, promoter: Promoter, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "paused", "session_ttl_seconds": 60})
     view, _ = await queue.join(event_id, uid())
@@ -152,7 +142,7 @@ async def test_a_token_redeems_exactly_once(
     assert (again.value.status, again.value.code) == (409, "token_used")
     done = await queue.status(view.ticket)
     assert done is not None and done.state is TicketState.REDEEMED
-    k = EventKeys(event_id)
+    k = keyspace.event(event_id)
     assert await redis.zscore(k.active, view.ticket) is not None
     assert await redis.zscore(k.pending, view.ticket) is None
     assert await redis.hget(k.stats, "redeemed") == "1"
@@ -175,7 +165,7 @@ async def test_an_expired_token_is_refused(queue: Queue, events: Events, promote
 
 
 async def test_release_frees_the_session_once(
-    redis: Redis, queue: Queue, events: Events, promoter: Promoter, event_id: str
+    keyspace: Keyspace, redis: Redis, queue: Queue, events: Events, promoter: Promoter, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "paused"})
     view, _ = await queue.join(event_id, uid())
@@ -190,14 +180,14 @@ async def test_release_frees_the_session_once(
     assert await queue.release(view.ticket)
     assert await queue.session(session.cookie) is None  # released by its token: the cookie is dead too
     assert not await queue.release_session(session.cookie)
-    assert await redis.zcard(EventKeys(event_id).active) == 0
+    assert await redis.zcard(keyspace.event(event_id).active) == 0
     assert not await queue.release(view.ticket)
     assert not await queue.release(waiting.ticket)
     assert not await queue.release("not-a-ticket")
 
 
 async def test_a_session_is_a_secret_of_its_own_under_the_events_hash_tag(
-    redis: Redis, queue: Queue, events: Events, promoter: Promoter, event_id: str
+    keyspace: Keyspace, redis: Redis, queue: Queue, events: Events, promoter: Promoter, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "paused", "session_ttl_seconds": 60})
     view, _ = await queue.join(event_id, uid())
@@ -207,13 +197,13 @@ async def test_a_session_is_a_secret_of_its_own_under_the_events_hash_tag(
     event, _, secret = session.cookie.partition(".")
     assert (event, session.ticket, session.event) == (event_id, view.ticket, event_id)
     assert view.ticket.partition(".")[2] not in session.cookie and claims.jti not in session.cookie
-    key = EventKeys(event_id).session(secret)
-    assert key.startswith(f"wr:{{{event_id}}}:")
+    key = keyspace.event(event_id).session(secret)
+    assert key.startswith(f"{keyspace.prefix}:{{{event_id}}}:")
     assert await redis.get(key) == view.ticket
     assert 55_000 <= await redis.pttl(key) <= 60_000  # the key goes with the session
     assert await queue.release_session(session.cookie)
     assert await redis.exists(key) == 0
-    assert await redis.zcard(EventKeys(event_id).active) == 0
+    assert await redis.zcard(keyspace.event(event_id).active) == 0
     assert not await queue.release_session(session.cookie)
     for forged in ("", "x", f"{event_id}.{'A' * 43}", f"{event_id}.{secret}x", f"other.{secret}"):
         assert await queue.session(forged) is None

@@ -17,10 +17,11 @@ async def _calls(redis: Redis, command: str) -> int:
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
-async def test_pipelines_send_no_script_exists(redis: Redis, queue: Queue, events: Events, event_id: str) -> None:
+async def test_pipelines_send_no_script_exists(
+    promoter: Promoter, redis: Redis, queue: Queue, events: Events, event_id: str
+) -> None:
     await events.put(event_id, {"status": "paused"})
     view, _ = await queue.join(event_id, "uid-0123456789abcdef")
-    promoter = Promoter(redis, queue.scripts, tick_ms=100)
     await promoter.tick()
     before = await _calls(redis, "script|exists") + await _calls(redis, "script")
     for _ in range(5):
@@ -30,12 +31,11 @@ async def test_pipelines_send_no_script_exists(redis: Redis, queue: Queue, event
 
 
 async def test_a_flushed_script_cache_heals_itself(
-    redis: Redis, scripts: Scripts, queue: Queue, events: Events, event_id: str
+    promoter: Promoter, redis: Redis, scripts: Scripts, queue: Queue, events: Events, event_id: str
 ) -> None:
     """What a Redis restart does to loaded scripts; status, the tick and the hub's reads load them again."""
     await events.put(event_id, {"status": "open", "rate_per_minute": 60_000})
     view, _ = await queue.join(event_id, "uid-0123456789abcdef")
-    promoter = Promoter(redis, scripts, tick_ms=100)
     await redis.script_flush()
     seen = await queue.status(view.ticket)
     assert seen is not None and seen.state == "waiting"

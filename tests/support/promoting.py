@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from waiting_room.core import messages
 from waiting_room.promoter import Promoter, TickResult
-from waiting_room.store import keys
 
 from .waiting import until
 
@@ -55,16 +54,29 @@ def max_in_window(times_ms: list[int], window_ms: int) -> int:
     return best
 
 
-class BusRecorder:
-    """Every message published on the bus while open, in order."""
+@contextlib.asynccontextmanager
+async def running(promoter: Promoter) -> AsyncIterator[Promoter]:
+    """The promoter's own loop, as `waiting-room promoter` runs it, until the block ends."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(promoter.run(stop))
+    try:
+        yield promoter
+    finally:
+        stop.set()
+        await task
 
-    def __init__(self, redis: Redis) -> None:
+
+class BusRecorder:
+    """Every message published on `channel` while open, in order."""
+
+    def __init__(self, redis: Redis, channel: str) -> None:
+        self.channel = channel
         self.pubsub: PubSub = redis.pubsub(ignore_subscribe_messages=True)
         self.messages: list[messages.BusMessage] = []
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> BusRecorder:
-        await self.pubsub.subscribe(keys.BUS)
+        await self.pubsub.subscribe(self.channel)
         self._task = asyncio.create_task(self._read())
         return self
 

@@ -25,8 +25,8 @@ def records(client: redis_sync.Redis, event: str) -> dict[str, TicketRecord]:
     return {ticket: TicketRecord.decode(value) for ticket, value in raw.items()}
 
 
-async def record(client: Redis, event: str, ticket: str) -> TicketRecord:
+async def record(client: Redis, k: EventKeys, ticket: str) -> TicketRecord:
     """One ticket's record, decoded; the ticket must exist."""
-    raw = await client.hget(EventKeys(event).tickets, ticket)
+    raw = await client.hget(k.tickets, ticket)
     assert raw is not None, f"no record for {ticket}"
     return TicketRecord.decode(raw)

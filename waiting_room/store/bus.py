@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from waiting_room.core import messages
 from waiting_room.core.messages import BusMessage
 from waiting_room.store import keys
+from waiting_room.store.keys import Keyspace
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,10 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
 
 
 class RedisBus:
-    def __init__(self, redis: Redis, subscriber: Redis, channel: str = keys.BUS) -> None:
+    def __init__(self, redis: Redis, subscriber: Redis, keyspace: Keyspace = keys.DEFAULT) -> None:
         self.redis = redis  # publishes
         self.subscriber = subscriber  # its own connection, subscribed
-        self.channel = channel
+        self.channel = keyspace.bus
         self.ready = asyncio.Event()  # subscribed (and resynced) now
         self._task: asyncio.Task[None] | None = None
 

@@ -14,20 +14,21 @@ from waiting_room.core.health import PromoterReport, live_reports
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import SHUFFLE_RANGE
 from waiting_room.store import keys
-from waiting_room.store.keys import EventKeys
+from waiting_room.store.keys import Keyspace
 
 CONNECTION_REPORT_MAX_AGE_MS = 5000
 
 
 class Events:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, keyspace: Keyspace = keys.DEFAULT) -> None:
         self.redis = redis
+        self.keyspace = keyspace
 
     async def ids(self) -> list[str]:
-        return sorted(str(e) for e in await self.redis.smembers(keys.EVENTS))
+        return sorted(str(e) for e in await self.redis.smembers(self.keyspace.events))
 
     async def get(self, event: str) -> EventSettings | None:
-        raw: dict[str, str] = await self.redis.hgetall(EventKeys(event).settings)  # type: ignore[assignment]
+        raw: dict[str, str] = await self.redis.hgetall(self.keyspace.event(event).settings)  # type: ignore[assignment]
         return EventSettings.from_redis(event, raw) if raw else None
 
     async def put(self, event: str, changes: dict[str, Any]) -> tuple[EventSettings, bool]:
@@ -37,7 +38,7 @@ class Events:
         """
         current = await self.get(event)
         settings = validate(current or EventSettings.defaults(event), changes)
-        k = EventKeys(event)
+        k = self.keyspace.event(event)
         moved_ahead = settings.opens_at is not None and settings.opens_at > time.time()
         moved_ahead = moved_ahead and (current is None or current.opens_at != settings.opens_at)
         # pre-queue orders sit below every post-opening one: early joins would jump ahead of people
@@ -49,9 +50,9 @@ class Events:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(k.settings)
             pipe.hset(k.settings, mapping=dict(settings.to_redis()))  # type: ignore[arg-type]
-            pipe.sadd(keys.EVENTS, event)
+            pipe.sadd(self.keyspace.events, event)
             if current is None or current.status != settings.status:
-                pipe.publish(keys.BUS, messages.StateChange(event, settings.status).encode())
+                pipe.publish(self.keyspace.bus, messages.StateChange(event, settings.status).encode())
             await pipe.execute()
         return settings, current is None
 
@@ -65,11 +66,11 @@ class Events:
         """Store as the latest notice (of one event, or of all) and push it to every socket."""
         notice = messages.Notice(event, secrets.token_urlsafe(8), level, text, round(time.time(), 3))
         body = notice.client_message()
-        key = EventKeys(event).notice if event else keys.GLOBAL_NOTICE
+        key = self.keyspace.event(event).notice if event else self.keyspace.global_notice
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping={k: str(v) for k, v in body.items()})
-            pipe.publish(keys.BUS, notice.encode())
+            pipe.publish(self.keyspace.bus, notice.encode())
             await pipe.execute()
         return {k: v for k, v in body.items() if k != "type"}
 
@@ -85,16 +86,16 @@ class Events:
 
     async def proof_secret(self) -> bytes:
         """The key that signs proof-of-work challenges: made by the first web process that needs it."""
-        await self.redis.set(keys.PROOF_SECRET, secrets.token_urlsafe(32), nx=True)
-        return str(await self.redis.get(keys.PROOF_SECRET)).encode()
+        await self.redis.set(self.keyspace.proof_secret, secrets.token_urlsafe(32), nx=True)
+        return str(await self.redis.get(self.keyspace.proof_secret)).encode()
 
     async def live_promoters(self) -> dict[str, PromoterReport]:
         """The health reports of the promoters alive now, by id (read with this host's clock)."""
-        reports: dict[str, str] = await self.redis.hgetall(keys.PROMOTERS)  # type: ignore[assignment]
+        reports: dict[str, str] = await self.redis.hgetall(self.keyspace.promoters)  # type: ignore[assignment]
         return live_reports(reports, time.time())
 
     async def stats(self, event: str) -> dict[str, Any] | None:
-        k = EventKeys(event)
+        k = self.keyspace.event(event)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(k.settings)
             pipe.zcard(k.line)

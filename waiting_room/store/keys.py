@@ -3,6 +3,9 @@
 All keys of one event share the hash tag ``{event}``, so each event's Lua
 scripts touch a single Redis Cluster slot. Scripts never build key names:
 callers pass them in KEYS.
+
+Every name starts with a prefix, "wr" unless a `Keyspace` says otherwise:
+tests give each test its own, so they share one Redis without flushing it.
 """
 
 from __future__ import annotations
@@ -11,8 +14,40 @@ from dataclasses import dataclass
 
 PREFIX = "wr"
 
-EVENTS = f"{PREFIX}:events"  # set of event ids (small: one member per event)
-BUS = f"{PREFIX}:bus"  # the one pub/sub channel every web process subscribes to
+
+@dataclass(frozen=True)
+class Keyspace:
+    """The names outside any one event, and each event's keys, under one prefix."""
+
+    prefix: str = PREFIX
+
+    @property
+    def events(self) -> str:
+        """set of event ids (small: one member per event)."""
+        return f"{self.prefix}:events"
+
+    @property
+    def bus(self) -> str:
+        """the one pub/sub channel every web process subscribes to."""
+        return f"{self.prefix}:bus"
+
+    @property
+    def global_notice(self) -> str:
+        """hash: the latest notice sent to every event."""
+        return f"{self.prefix}:notice"
+
+    @property
+    def promoters(self) -> str:
+        """hash: promoter id -> JSON health report (leading events, tick time)."""
+        return f"{self.prefix}:promoters"
+
+    @property
+    def proof_secret(self) -> str:
+        """string: the HMAC key of proof-of-work challenges, shared by web processes."""
+        return f"{self.prefix}:proof-secret"
+
+    def event(self, event: str) -> EventKeys:
+        return EventKeys(event, self.prefix)
 
 
 @dataclass(frozen=True)
@@ -20,9 +55,10 @@ class EventKeys:
     """The keys of one event."""
 
     event: str
+    prefix: str = PREFIX
 
     def _key(self, name: str) -> str:
-        return f"{PREFIX}:{{{self.event}}}:{name}"
+        return f"{self.prefix}:{{{self.event}}}:{name}"
 
     @property
     def settings(self) -> str:
@@ -112,6 +148,4 @@ class EventKeys:
         return self._key("conns")
 
 
-GLOBAL_NOTICE = f"{PREFIX}:notice"  # hash: the latest notice sent to every event
-PROMOTERS = f"{PREFIX}:promoters"  # hash: promoter id -> JSON health report (leading events, tick time)
-PROOF_SECRET = f"{PREFIX}:proof-secret"  # string: the HMAC key of proof-of-work challenges, shared by web processes
+DEFAULT = Keyspace()

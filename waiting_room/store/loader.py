@@ -21,22 +21,23 @@ from waiting_room.core.event_settings import EventSettings
 from waiting_room.core.standing import EventSnapshot, redis_ms, standing
 from waiting_room.core.tickets import TicketRecord
 from waiting_room.store import keys
-from waiting_room.store.keys import EventKeys
+from waiting_room.store.keys import Keyspace
 from waiting_room.store.scripts import Scripts
 
 
 class RedisLoader:
     errors: tuple[type[BaseException], ...] = (RedisError, OSError)  # Redis is unreachable: retry later
 
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, keyspace: Keyspace = keys.DEFAULT) -> None:
         self.redis = redis
         self.scripts = scripts
+        self.keyspace = keyspace
 
     async def load(self, event: str, tickets: Sequence[str], *, arriving: bool = False) -> EventSnapshot:
         """The event's totals and where each ticket stands; holders of waiting tickets count as seen.
 
         `arriving`: new sockets, which also get the latest live notice (of the event or of all)."""
-        k = EventKeys(event)
+        k = self.keyspace.event(event)
 
         def build(pipe: Pipeline) -> None:
             pipe.hgetall(k.settings)
@@ -49,7 +50,7 @@ class RedisLoader:
             self.scripts.queue_touch(pipe, k, tickets)
             if arriving:
                 pipe.hgetall(k.notice)
-                pipe.hgetall(keys.GLOBAL_NOTICE)
+                pipe.hgetall(self.keyspace.global_notice)
 
         replies = iter(await self.scripts.pipeline(self.redis, build, transaction=True))
         settings_raw, (served, observed), waiting, time_reply = (next(replies) for _ in range(4))
@@ -77,7 +78,7 @@ class RedisLoader:
         their holders' grace starts now. The count carries this host's clock; its reader allows for that."""
 
         def build(pipe: Pipeline) -> None:
-            k = EventKeys(event)
+            k = self.keyspace.event(event)
             if departed:
                 self.scripts.queue_touch(pipe, k, departed)
             pipe.hset(k.conns, process, f"{sockets}:{int(time.time() * 1000)}")
@@ -88,5 +89,5 @@ class RedisLoader:
         """A stopping process takes its socket counts with it."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for event in events:
-                pipe.hdel(EventKeys(event).conns, process)
+                pipe.hdel(self.keyspace.event(event).conns, process)
             await pipe.execute()

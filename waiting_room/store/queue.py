@@ -23,7 +23,8 @@ from waiting_room.core.standing import redis_ms, standing
 from waiting_room.core.states import EventStatus, TicketState
 from waiting_room.core.tickets import SHUFFLE_RANGE, TicketRecord, event_of, new_ticket
 from waiting_room.core.tokens import Claims
-from waiting_room.store.keys import EventKeys
+from waiting_room.store import keys
+from waiting_room.store.keys import Keyspace
 from waiting_room.store.scripts import (
     AlreadyJoined,
     ClientLimited,
@@ -95,8 +96,16 @@ class Session:
 
 
 class Queue:
-    def __init__(self, redis: Redis, scripts: Scripts, issuer: str, shuffle: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        issuer: str,
+        shuffle: Callable[[], int] | None = None,
+        keyspace: Keyspace = keys.DEFAULT,
+    ) -> None:
         self.redis = redis
+        self.keyspace = keyspace
         self.scripts = scripts
         self.issuer = issuer
         # the order of a pre-queue ticket: uniform in [0, SHUFFLE_RANGE); tests pass a seeded one
@@ -109,7 +118,7 @@ class Queue:
 
         `client` is the caller's address (core.clients) for the event's per-client controls; `proof` a
         proof of work already checked by the caller (core.proof), spent here if the event wants one."""
-        k = EventKeys(event)
+        k = self.keyspace.event(event)
         replace = ""
         for _ in range(3):
             reply = await self.scripts.join(
@@ -163,7 +172,7 @@ class Queue:
         event = event_of(ticket)
         if event is None:
             return None
-        k = EventKeys(event)
+        k = self.keyspace.event(event)
 
         def build(pipe: Pipeline) -> None:
             pipe.hget(k.tickets, ticket)
@@ -200,7 +209,9 @@ class Queue:
         if event_of(claims.ticket) != claims.event:
             raise QueueError(401, "invalid_token", "the token's audience does not match its ticket")
         cookie = new_session(claims.event)
-        reply = await self.scripts.redeem(EventKeys(claims.event), claims.ticket, claims.jti, cookie.partition(".")[2])
+        reply = await self.scripts.redeem(
+            self.keyspace.event(claims.event), claims.ticket, claims.jti, cookie.partition(".")[2]
+        )
         if reply.outcome == "ok" and reply.session_expires_ms is not None:
             return Session(cookie, claims.ticket, reply.session_expires_ms / 1000)
         if reply.outcome == "used":
@@ -214,7 +225,7 @@ class Queue:
         event = event_of(ticket)
         if event is None:
             return False
-        return await self.scripts.release(EventKeys(event), ticket)
+        return await self.scripts.release(self.keyspace.event(event), ticket)
 
     async def release_session(self, cookie: str) -> bool:
         """End the session a cookie names."""
@@ -222,7 +233,7 @@ class Queue:
         if parsed is None:
             return False
         event, secret = parsed
-        return await self.scripts.release_session(EventKeys(event), secret)
+        return await self.scripts.release_session(self.keyspace.event(event), secret)
 
     async def session(self, cookie: str) -> Session | None:
         """The live session a cookie names, else None."""
@@ -230,7 +241,7 @@ class Queue:
         if parsed is None:
             return None
         event, secret = parsed
-        k = EventKeys(event)
+        k = self.keyspace.event(event)
         ticket = await self.redis.get(k.session(secret))
         if ticket is None:
             return None

@@ -14,7 +14,7 @@ from waiting_room.core.event_settings import InvalidSettings
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import is_event_id
 from waiting_room.web.errors import ApiError, json_body
-from waiting_room.web.state import WebState, app_state
+from waiting_room.web.state import UnknownEvent, WebState, app_state
 
 
 def token_ok(given: Any, expected: str) -> bool:
@@ -41,7 +41,7 @@ def _require_admin(request: Request) -> WebState:
 def _event_id(request: Request) -> str:
     event: str = request.path_params["event"]
     if not is_event_id(event):
-        raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
+        raise UnknownEvent(event)
     return event
 
 
@@ -53,9 +53,7 @@ async def list_events(request: Request) -> Response:
 async def get_event(request: Request) -> Response:
     wr = _require_admin(request)
     event = _event_id(request)
-    settings = await wr.events.get(event)
-    if settings is None:
-        raise ApiError(404, "unknown_event", f"there is no event {event!r}")
+    settings = await wr.event_settings(event)
     return JSONResponse({"id": event, **settings.to_json(), "stats": await wr.events.stats(event)})
 
 
@@ -83,7 +81,7 @@ async def set_status(request: Request) -> Response:
         raise ApiError(422, "invalid_settings", f"status must be one of {allowed}", field="status") from None
     settings = await wr.events.set_status(event, status)
     if settings is None:
-        raise ApiError(404, "unknown_event", f"there is no event {event!r}")
+        raise UnknownEvent(event)
     return JSONResponse({"id": event, **settings.to_json()})
 
 
@@ -106,8 +104,7 @@ async def event_notice(request: Request) -> Response:
     wr = _require_admin(request)
     event = _event_id(request)
     text, level = _notice_input(await json_body(request))
-    if await wr.events.get(event) is None:
-        raise ApiError(404, "unknown_event", f"there is no event {event!r}")
+    await wr.event_settings(event)
     return JSONResponse(await wr.events.post_notice(event, text, level), 201)
 
 
@@ -122,7 +119,7 @@ async def event_stats(request: Request) -> Response:
     event = _event_id(request)
     stats = await wr.events.stats(event)
     if stats is None:
-        raise ApiError(404, "unknown_event", f"there is no event {event!r}")
+        raise UnknownEvent(event)
     return JSONResponse(stats)
 
 

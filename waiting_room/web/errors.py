@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import QueueError
-from waiting_room.web.state import maybe_state
+from waiting_room.web.state import UnknownEvent, maybe_state
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,13 @@ async def on_refusal(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.code, exc.message, headers)
 
 
+async def on_unknown_event(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnknownEvent)
+    if wants_json(request):
+        return error_response(404, "unknown_event", str(exc))
+    return error_page(request, 404, "There is no such event.")
+
+
 async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if wants_json(request):
@@ -176,6 +183,7 @@ def error_page(request: Request, status: int, message: str, headers: dict[str, s
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: on_api_error,
     QueueError: on_refusal,
+    UnknownEvent: on_unknown_event,
     TokenError: on_refusal,
     HTTPException: on_http_exception,
     RedisError: on_redis_error,

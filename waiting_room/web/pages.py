@@ -15,11 +15,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from waiting_room.core.states import EventStatus
-from waiting_room.core.tickets import is_event_id
 from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import QueueError
 from waiting_room.web import i18n
-from waiting_room.web.errors import error_page
 from waiting_room.web.public import SESSION_COOKIE, set_session_cookie
 from waiting_room.web.state import app_state
 
@@ -50,9 +48,7 @@ async def index(request: Request) -> Response:
 
 async def waiting(request: Request) -> Response:
     event = request.path_params["event"]
-    settings = await app_state(request).events.get(event) if is_event_id(event) else None
-    if settings is None:
-        return error_page(request, 404, "There is no such event.")
+    settings = await app_state(request).event_settings(event)
     return _render(
         request,
         "waiting.html",
@@ -70,12 +66,10 @@ async def order(request: Request) -> Response:
     if token:
         return await _redeem_and_return(request, event, token, from_url=True)
     wr = app_state(request)
+    settings = await wr.event_settings(event)
     failed = request.query_params.get("failed")
-    if failed in FAILED_STATUS and is_event_id(event) and (settings := await wr.events.get(event)):
+    if failed in FAILED_STATUS:
         return _render(request, "order.html", FAILED_STATUS[failed], event=event, title=settings.title, state=failed)
-    settings = await wr.events.get(event) if is_event_id(event) else None
-    if settings is None:
-        return error_page(request, 404, "There is no such event.")
     session = await wr.queue.session(request.cookies.get(SESSION_COOKIE, ""))
     if session is None or session.event != event:
         return RedirectResponse(f"/e/{event}", 303)
@@ -94,9 +88,7 @@ async def order_post(request: Request) -> Response:
 async def _redeem_and_return(request: Request, event: str, token: str, from_url: bool = False) -> Response:
     """Redeem and go to the order form (303). A token that came in the URL leaves it either way."""
     wr = app_state(request)
-    settings = await wr.events.get(event) if is_event_id(event) else None
-    if settings is None:
-        return error_page(request, 404, "There is no such event.")
+    settings = await wr.event_settings(event)
     try:
         claims = wr.signer.verify(token)
         if claims.event != event:
@@ -118,9 +110,7 @@ async def _redeem_and_return(request: Request, event: str, token: str, from_url:
 async def order_complete(request: Request) -> Response:
     event = request.path_params["event"]
     wr = app_state(request)
-    settings = await wr.events.get(event) if is_event_id(event) else None
-    if settings is None:
-        return error_page(request, 404, "There is no such event.")
+    settings = await wr.event_settings(event)
     cookie = request.cookies.get(SESSION_COOKIE, "")
     if not cookie.startswith(f"{event}.") or not await wr.queue.release_session(cookie):
         return RedirectResponse(f"/e/{event}", 303)

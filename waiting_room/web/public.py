@@ -18,7 +18,7 @@ from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import ProofRequired, Session, TicketView
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.ratelimit import retry_after_header
-from waiting_room.web.state import WebState, app_state
+from waiting_room.web.state import UnknownEvent, WebState, app_state
 
 UID_COOKIE = "wr_uid"
 SESSION_COOKIE = "wr_session"
@@ -45,7 +45,7 @@ def _secure(request: Request) -> bool:
 async def join(request: Request) -> Response:
     event = request.path_params["event"]
     if not is_event_id(event):
-        raise ApiError(404, "unknown_event", f"there is no event {event[:80]!r}")
+        raise UnknownEvent(event)
     refuse_cross_origin(request)
     wr = app_state(request)
     client = client_key(request.client.host if request.client else None)

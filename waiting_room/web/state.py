@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
+from waiting_room.core.event_settings import EventSettings
+from waiting_room.core.tickets import is_event_id
 from waiting_room.core.tokens import Signer
 from waiting_room.settings import Settings
 from waiting_room.store.events import Events
@@ -24,6 +26,14 @@ from waiting_room.web.metrics import Metrics
 from waiting_room.web.ratelimit import RateLimiter
 
 STATE_KEY = "wr"  # the lifespan yields {STATE_KEY: WebState}
+
+
+class UnknownEvent(Exception):
+    """No such event: the one way every handler says it (web/errors.py answers JSON or a page)."""
+
+    def __init__(self, event: str) -> None:
+        super().__init__(f"there is no event {event[:80]!r}")
+        self.event = event
 
 
 @dataclass
@@ -40,6 +50,13 @@ class WebState:
     metrics: Metrics
     join_limiter: RateLimiter
     proof_key: bytes = b""  # read from Redis when first needed (Events.proof_secret)
+
+    async def event_settings(self, event: str) -> EventSettings:
+        """The event's settings; raises UnknownEvent for a malformed id or an event that does not exist."""
+        settings = await self.events.get(event) if is_event_id(event) else None
+        if settings is None:
+            raise UnknownEvent(event)
+        return settings
 
     def page_context(self, request: HTTPConnection, **extra: Any) -> dict[str, Any]:
         chosen = request.query_params.get("lang") or request.cookies.get(i18n.LANG_COOKIE)
