@@ -8,8 +8,11 @@
   var TOKEN_KEY = "wr-admin-token";
   var HISTORY_SECONDS = 300;
   var RATE_WINDOW_SECONDS = 5;
-  var SETTING_FIELDS = ["rate_per_minute", "max_active", "token_ttl_seconds", "session_ttl_seconds",
-                        "abandon_after_seconds"];
+  var NUMBER_FIELDS = ["rate_per_minute", "max_active", "token_ttl_seconds", "session_ttl_seconds",
+                       "abandon_after_seconds"];
+  // the fast lane and the page: a checkbox and texts, where empty means "none" (back to the default)
+  var PAGE_FIELDS = ["queue_only_when_full", "description", "logo_url", "accent_color"];
+  var SETTING_FIELDS = NUMBER_FIELDS.concat(PAGE_FIELDS);
   var CONFIRM = { sold_out: true, closed: true };
   var number = new Intl.NumberFormat("en");
   var decimal = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
@@ -189,9 +192,11 @@
     q(".c-page").href = "/e/" + encodeURIComponent(id);
     var form = q(".settings");
     SETTING_FIELDS.forEach(function (field) {
-      form.elements[field].addEventListener("input", function () {
-        card.dirty.add(field);
-        markChanged(card);
+      ["input", "change"].forEach(function (kind) {
+        form.elements[field].addEventListener(kind, function () {
+          card.dirty.add(field);
+          markChanged(card);
+        });
       });
     });
     form.addEventListener("submit", function (e) { e.preventDefault(); applySettings(card); });
@@ -247,12 +252,25 @@
     }
   }
 
+  /* A setting as its input shows it: text ("" for none), "true"/"false" for a checkbox. */
+  function shown(card, field) {
+    var value = card.settings[field];
+    return value === null || value === undefined ? "" : String(value);
+  }
+
+  function entered(input) {
+    if (input.type === "checkbox") return String(input.checked);
+    return input.tagName === "TEXTAREA" ? input.value : input.value.trim();
+  }
+
   /* The inputs follow the live settings, except the ones the operator is editing. */
   function fillSettings(card) {
     var form = card.q(".settings");
     SETTING_FIELDS.forEach(function (field) {
       var input = form.elements[field];
-      if (!card.dirty.has(field) && document.activeElement !== input) input.value = card.settings[field];
+      if (card.dirty.has(field) || document.activeElement === input) return;
+      if (input.type === "checkbox") input.checked = card.settings[field] === true;
+      else input.value = shown(card, field);
     });
     markChanged(card);
   }
@@ -261,18 +279,25 @@
     var form = card.q(".settings");
     SETTING_FIELDS.forEach(function (field) {
       var input = form.elements[field];
-      input.classList.toggle("changed", card.dirty.has(field) && input.value !== String(card.settings[field]));
+      input.classList.toggle("changed", card.dirty.has(field) && entered(input) !== shown(card, field));
     });
   }
 
   function applySettings(card) {
     var form = card.q(".settings"), changes = {}, names = [];
     SETTING_FIELDS.forEach(function (field) {
-      var raw = form.elements[field].value.trim();
-      if (raw !== "" && raw !== String(card.settings[field])) {
+      var input = form.elements[field], raw = entered(input);
+      if (raw === shown(card, field)) return;
+      if (NUMBER_FIELDS.indexOf(field) >= 0) {
+        if (raw === "") return;
         changes[field] = /^-?\d+$/.test(raw) ? parseInt(raw, 10) : raw;  // the API says what is wrong
-        names.push(S.fields[field] + " " + raw);
+      } else if (input.type === "checkbox") {
+        changes[field] = input.checked;
+      } else {
+        changes[field] = raw;  // "" clears it
       }
+      var said = input.type === "checkbox" ? (input.checked ? S.on : S.off) : (raw === "" ? S.none : raw);
+      names.push(S.fields[field] + " " + (said.length > 40 ? said.slice(0, 39) + "…" : said));
     });
     var result = card.q(".c-result");
     if (!names.length) { card.dirty.clear(); fillSettings(card); say(result, S.nothingChanged); return; }

@@ -59,6 +59,13 @@ def test_a_bad_trusted_proxy_is_refused(value: str) -> None:
         Settings.from_env({"WR_TRUSTED_PROXIES": value})
 
 
+def test_templates_dir_must_be_a_folder(tmp_path: Path) -> None:
+    assert Settings.from_env({"WR_TEMPLATES_DIR": str(tmp_path)}).templates_dir == tmp_path
+    assert Settings.from_env({"WR_TEMPLATES_DIR": ""}).templates_dir is None
+    with pytest.raises(SettingsError, match="WR_TEMPLATES_DIR"):
+        Settings.from_env({"WR_TEMPLATES_DIR": str(tmp_path / "missing")})
+
+
 def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WR_TICK_MS", "250")
     monkeypatch.setenv("WR_PUBLIC_URL", "http://127.0.0.1:9123")

@@ -1,11 +1,12 @@
-"""The promoter: the only writer of admissions.
+"""The promoter: the writer of admissions from the line.
 
 Every tick it runs promote.lua once per event, all in one pipeline. Each
 event has its own lease under the event's hash tag; the script checks and
 renews it before writing anything (fencing), so a promoter that stalled
 past its lease cannot admit, and a standby takes over within the lease.
-The rate's token bucket lives here, in memory, and starts empty whenever
-this promoter takes over or the event is not admitting (see `policy`).
+The rate's token bucket lives in Redis beside the event: promote.lua
+refills and spends it, and join.lua's fast lane (queue_only_when_full)
+spends from the same one, so the two together keep to the rate.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from redis.exceptions import RedisError
 
 from waiting_room.core.eta import ObservedRate
 from waiting_room.core.health import REPORT_SECONDS, PromoterReport
-from waiting_room.core.policy import TokenBucket
 from waiting_room.core.states import EventStatus
 from waiting_room.store import keys
 from waiting_room.store.keys import Keyspace
@@ -45,9 +45,7 @@ def lease_ms(tick_ms: int) -> int:
 class EventTrack:
     """What the promoter remembers of one event between ticks."""
 
-    bucket: TokenBucket = field(default_factory=TokenBucket)
     observed: ObservedRate = field(default_factory=ObservedRate)
-    rate_per_minute: float = 0.0
     leading: bool = False
     last_published: str = ""
     last_tick: float | None = None
@@ -90,14 +88,13 @@ class Promoter:
         def build(pipe: Pipeline) -> None:
             for event in events:
                 track = self.tracks.setdefault(event, EventTrack())
-                track.bucket.refill(now, track.rate_per_minute, self.tick_seconds)  # idempotent for one `now`
                 self.scripts.queue_promote(
                     pipe,
                     self.keyspace.event(event),
                     PromoteArgs(
                         owner=self.owner,
                         lease_ms=lease_ms(self.tick_ms),
-                        budget=track.bucket.budget() if track.leading else 0,
+                        tick_ms=self.tick_ms,
                         observed_rate=track.observed.per_minute,
                         channel=self.keyspace.bus,
                         last_published=track.last_published,
@@ -122,19 +119,14 @@ class Promoter:
             if track.leading:
                 log.info("%s: another promoter leads this event now", event)
             track.leading = False
-            track.bucket.reset(now)
             track.last_tick = None  # the gap while another led says nothing about the rate
             return TickResult(event, leading=False)
         if not track.leading:
             log.info("%s: leading this event", event)
             track.leading = True
-            track.bucket.reset(now)  # a new leader starts empty: no burst across a failover
-        track.bucket.spend(reply.admitted)
-        track.rate_per_minute = reply.rate_per_minute
-        if reply.status is not EventStatus.OPEN or reply.pre_open:
-            track.bucket.reset(now)
-        elif track.last_tick is not None:
-            track.observed.update(reply.admitted, now - track.last_tick, reply.waiting)
+        if reply.status is EventStatus.OPEN and not reply.pre_open and track.last_tick is not None:
+            # the fast lane's admissions spent the same rate: they count as observed admissions
+            track.observed.update(reply.admitted + reply.fast, now - track.last_tick, reply.waiting)
         track.last_tick = now
         if reply.published:
             track.last_published = f"{reply.served_total}:{reply.waiting}"

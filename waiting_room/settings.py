@@ -34,6 +34,7 @@ class Settings:
     verify_key_paths: tuple[Path, ...] = ()
     # whose X-Forwarded-For names the client (per-client limits, logs); uvicorn's forwarded_allow_ips
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    templates_dir: Path | None = None  # a shop's templates, overriding the built-in ones by name
 
     @property
     def tick_seconds(self) -> float:
@@ -61,6 +62,9 @@ class Settings:
         allowed = {o.strip().rstrip("/") for o in origins.split(",") if o.strip()} or {origin_of(public_url)}
         key = env.get("WR_SIGNING_KEY")
         verify_keys = tuple(Path(p.strip()) for p in env.get("WR_VERIFY_KEYS", "").split(",") if p.strip())
+        templates = env.get("WR_TEMPLATES_DIR") or None
+        if templates is not None and not Path(templates).is_dir():
+            raise SettingsError(f"WR_TEMPLATES_DIR must be a folder of templates, got {templates!r}")
         return cls(
             redis_url=env.get("WR_REDIS_URL") or None,
             signing_key_path=Path(key) if key else None,
@@ -71,6 +75,7 @@ class Settings:
             data_dir=Path(env.get("WR_DATA_DIR", ".waiting-room")),
             verify_key_paths=verify_keys,
             trusted_proxies=trusted_proxies(env.get("WR_TRUSTED_PROXIES", "127.0.0.1")),
+            templates_dir=Path(templates) if templates else None,
         )
 
 

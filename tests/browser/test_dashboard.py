@@ -146,3 +146,36 @@ def test_closing_asks_for_confirmation_and_tells_the_waiting_page(
         "event => document.querySelector(`article.card[data-event='${event}']`).dataset.status === 'closed'", arg=event
     )
     waiting.wait_for_function("text => document.getElementById('final-text').textContent === text", arg=t("js_closed"))
+
+
+def test_the_fast_lane_and_the_page_are_set_from_the_card(shared_cluster: Cluster, event: str, page: Any) -> None:
+    shared_cluster.put_event(event, title="Branded", status="paused")
+    sign_in(page, shared_cluster.admin_token)
+    event_card = card(page, event)
+    result = event_card.locator(".c-result")
+
+    event_card.locator("input[name=accent_color]").fill("pink")
+    event_card.get_by_role("button", name="Apply changes").click()
+    page.wait_for_function("el => el.textContent.includes('accent_color')", arg=result.element_handle())
+    assert page.evaluate("() => document.activeElement.name") == "accent_color"  # the field named is focused
+
+    event_card.locator("input[name=queue_only_when_full]").check()
+    event_card.locator("textarea[name=description]").fill("Two lines\nof <b>plain</b> text")
+    event_card.locator("input[name=logo_url]").fill("/static/favicon.svg")
+    event_card.locator("input[name=accent_color]").fill("#C2185B")
+    event_card.get_by_role("button", name="Apply changes").click()
+    page.wait_for_function("el => el.classList.contains('ok')", arg=result.element_handle())
+    settings = shared_cluster.put_event(event)
+    assert settings["queue_only_when_full"] is True
+    assert settings["description"] == "Two lines\nof <b>plain</b> text"
+    assert (settings["logo_url"], settings["accent_color"]) == ("/static/favicon.svg", "#c2185b")
+
+    # emptied fields go back to the defaults; the checkbox turns the fast lane off
+    event_card.locator("input[name=queue_only_when_full]").uncheck()
+    event_card.locator("input[name=logo_url]").fill("")
+    event_card.locator("input[name=accent_color]").fill("")
+    event_card.get_by_role("button", name="Apply changes").click()
+    page.wait_for_function("el => el.textContent.includes('none')", arg=result.element_handle())
+    settings = shared_cluster.put_event(event)
+    assert (settings["queue_only_when_full"], settings["logo_url"], settings["accent_color"]) == (False, None, None)
+    assert settings["description"] == "Two lines\nof <b>plain</b> text"

@@ -106,10 +106,46 @@ def test_put_creates_then_changes_only_the_given_settings(cluster: Cluster, even
         "client_joins_per_minute": 30,
         "client_max_waiting": 4,
         "pow_difficulty": 12,
+        "queue_only_when_full": False,
+        "description": "",
+        "logo_url": None,
+        "accent_color": None,
     }
     shown = ok(cluster, "event", "put", event, "--rate", "30")
     assert shows(shown, "rate_per_minute", "30") and shows(shown, "max_active", "50")
     assert cluster.admin.get(cluster.url(f"/api/admin/events/{event}")).json()["rate_per_minute"] == 30
+
+
+def test_put_sets_the_fast_lane_and_the_page_of_the_event(cluster: Cluster, event: str) -> None:
+    branded = ok_json(
+        cluster,
+        "event",
+        "put",
+        event,
+        "--queue-only-when-full",
+        "--description",
+        "Limited drop.\nOne per customer.",
+        "--logo-url",
+        "https://cdn.shop.example/logo.svg",
+        "--accent-color",
+        "#C2185B",
+    )
+    assert branded["queue_only_when_full"] is True
+    assert branded["description"] == "Limited drop.\nOne per customer."
+    assert (branded["logo_url"], branded["accent_color"]) == ("https://cdn.shop.example/logo.svg", "#c2185b")
+    # only what is given changes; --no-... and '' turn things off again
+    assert ok_json(cluster, "event", "put", event, "--rate", "60")["queue_only_when_full"] is True
+    cleared = ok_json(
+        cluster, "event", "put", event, "--no-queue-only-when-full", "--logo-url", "", "--accent-color", ""
+    )
+    assert (cleared["queue_only_when_full"], cleared["logo_url"], cleared["accent_color"]) == (False, None, None)
+    assert cleared["description"] == "Limited drop.\nOne per customer."
+    for option, value, field in (
+        ("--accent-color", "pink", "accent_color"),
+        ("--logo-url", "http://cdn.shop.example/logo.svg", "logo_url"),
+        ("--description", "x" * 1001, "description"),
+    ):
+        assert refused(cluster, "event", "put", event, option, value).startswith(f"error: invalid_settings: {field} ")
 
 
 def test_put_takes_opens_at_as_unix_iso_or_none(cluster: Cluster, event: str) -> None:

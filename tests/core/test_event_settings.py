@@ -220,6 +220,10 @@ def random_settings(rng: random.Random) -> EventSettings:
         opens_at=rng.choice([None, 0.0, 1_700_000_000.0, rng.uniform(0, 32_503_679_999), 1_700_000_000.123456789]),
         status=rng.choice(list(EventStatus)),
         target_url=rng.choice(["/order/x", "https://shop.example/buy?a=1&b=2"]),
+        queue_only_when_full=rng.choice([True, False]),
+        description=rng.choice(["", "One per customer.\n<b>Not</b> bold.", "d" * 1000]),
+        logo_url=rng.choice([None, "/static/logo.svg", "https://cdn.shop.example/logo.png"]),
+        accent_color=rng.choice([None, "#c2185b", "#000000"]),
     )
 
 
@@ -243,3 +247,78 @@ def test_to_json_is_plain_json() -> None:
     data = json.loads(json.dumps(settings.to_json()))
     assert data["status"] == "paused" and data["opens_at"] == 1_700_000_000.5
     assert set(data) == FIELDS
+
+
+def test_the_page_settings_default_to_off_and_empty() -> None:
+    assert (BASE.queue_only_when_full, BASE.description, BASE.logo_url, BASE.accent_color) == (False, "", None, None)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), (False, False), ("1", True), ("0", False)])
+def test_queue_only_when_full_takes_booleans(value: Any, expected: bool) -> None:
+    assert validate(BASE, {"queue_only_when_full": value}).queue_only_when_full is expected
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None, [], "on"])
+def test_queue_only_when_full_rejects_the_rest(value: Any) -> None:
+    rejects({"queue_only_when_full": value}, "queue_only_when_full")
+
+
+@pytest.mark.parametrize(
+    "value", ["", "Plain text.", "<script>alert(1)</script> stays text", "two\nlines\r\nand\ttabs", "한정 " * 250]
+)
+def test_description_accepts_plain_text_up_to_1000_characters(value: str) -> None:
+    assert validate(BASE, {"description": value}).description == value
+
+
+@pytest.mark.parametrize("value", ["x" * 1001, 5, ["a"], "bell\x07", "nul\x00", "del\x7f"])
+def test_description_rejects_the_rest(value: Any) -> None:
+    rejects({"description": value}, "description")
+
+
+@pytest.mark.parametrize("value", ["/static/logo.svg", "/img/a.png?v=2", "https://cdn.shop.example/logo.png"])
+def test_logo_url_accepts_https_urls_and_local_paths(value: str) -> None:
+    assert validate(BASE, {"logo_url": value}).logo_url == value
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_an_empty_logo_url_removes_the_logo(value: Any) -> None:
+    with_logo = validate(BASE, {"logo_url": "/logo.svg"})
+    assert validate(with_logo, {"logo_url": value}).logo_url is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://cdn.shop.example/logo.png",
+        "javascript:alert(1)",
+        "data:image/svg+xml,<svg/>",
+        "//evil.example/logo.png",
+        "/\\evil.example/logo.png",
+        "logo.png",
+        "https://",
+        "https://user:pw@cdn.example/logo.png",
+        "/a b.png",
+        "https://cdn.example/\x00.png",
+        "/" + "a" * 2000,
+        42,
+    ],
+)
+def test_logo_url_rejects_the_rest(value: Any) -> None:
+    rejects({"logo_url": value}, "logo_url")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("#1f5fa8", "#1f5fa8"), ("#C2185B", "#c2185b"), ("", None), (None, None)]
+)
+def test_accent_color_takes_rrggbb(value: Any, expected: str | None) -> None:
+    assert validate(BASE, {"accent_color": value}).accent_color == expected
+
+
+@pytest.mark.parametrize("value", ["red", "#fff", "#12345g", "123456", "#1234567", " #123456", 0x123456, "rgb(1,2,3)"])
+def test_accent_color_rejects_the_rest(value: Any) -> None:
+    rejects({"accent_color": value}, "accent_color")
+
+
+def test_the_fast_lane_flag_is_stored_as_join_lua_reads_it() -> None:
+    assert validate(BASE, {"queue_only_when_full": True}).to_redis()["queue_only_when_full"] == "1"
+    assert BASE.to_redis()["queue_only_when_full"] == "0"

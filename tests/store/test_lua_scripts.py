@@ -55,6 +55,7 @@ async def join(
         jti=secrets.token_urlsafe(16),
         client=client,
         proof=proof,
+        tick_ms=500,
     )
 
 
@@ -64,17 +65,28 @@ async def joined(scripts: Scripts, k: EventKeys, uid: str) -> str:
     return reply.ticket
 
 
+async def fill_bucket(redis: Redis, k: EventKeys, tokens: float) -> None:
+    """The rate's bucket holding `tokens` now (as if the promoter had just refilled it)."""
+    seconds, micros = await redis.time()
+    await redis.hset(k.bucket, mapping={"tokens": tokens, "at": seconds * 1000 + micros // 1000})
+
+
 async def promote(
     scripts: Scripts,
     k: EventKeys,
     owner: str,
-    budget: int,
+    budget: int | None = None,
     *,
     last: str = "",
     batch: int = 500,
     keep_ms: int = 3600_000,
+    tick_ms: int = 10**9,
 ) -> Promoted:
-    args = PromoteArgs(owner, 2000, budget, None, Keyspace(k.prefix).bus, last, batch, keep_ms)
+    """One tick; `budget`: first fill the rate's bucket with that many tickets (a long tick_ms lets it spend
+    them all in one tick)."""
+    if budget is not None:
+        await fill_bucket(scripts.redis, k, budget)
+    args = PromoteArgs(owner, 2000, tick_ms, None, Keyspace(k.prefix).bus, last, batch, keep_ms)
     return await scripts.promote(k, args)
 
 

@@ -41,6 +41,21 @@ BAD_SETTINGS = [
     ("target_url", "javascript:alert(1)"),
     ("target_url", "//evil.example"),
     ("colour", "red"),
+    ("queue_only_when_full", "yes"),
+    ("queue_only_when_full", 1),
+    ("description", "x" * 1001),
+    ("description", 42),
+    ("description", "bell\x07"),
+    ("logo_url", "http://shop.example/logo.png"),
+    ("logo_url", "javascript:alert(1)"),
+    ("logo_url", "//evil.example/logo.png"),
+    ("logo_url", "logo.png"),
+    ("logo_url", "data:image/png;base64,AAAA"),
+    ("accent_color", "red"),
+    ("accent_color", "#12345"),
+    ("accent_color", "#12345g"),
+    ("accent_color", "123456"),
+    ("accent_color", 0x123456),
 ]
 
 
@@ -103,8 +118,14 @@ def test_put_is_partial_and_answers_the_full_settings(cluster: Cluster, event: s
         "opens_at",
         "status",
         "target_url",
+        "queue_only_when_full",
+        "description",
+        "logo_url",
+        "accent_color",
     }
     assert settings["target_url"] == f"/order/{event}"
+    assert (settings["queue_only_when_full"], settings["description"]) == (False, "")
+    assert (settings["logo_url"], settings["accent_color"]) == (None, None)
 
 
 @pytest.mark.parametrize(

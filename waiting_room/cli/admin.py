@@ -42,6 +42,10 @@ SETTING_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--client-joins-per-minute", "client_joins_per_minute", int, "new tickets a minute per client address (0 = off)"),
     ("--client-max-waiting", "client_max_waiting", int, "waiting tickets per client address (0 = off)"),
     ("--pow-difficulty", "pow_difficulty", int, "proof of work at join, in leading zero bits (0 = off)"),
+    ("--queue-only-when-full", "queue_only_when_full", bool, "admit at once while nobody waits and there is room"),
+    ("--description", "description", str, "plain text under the title on the page ('' clears it)"),
+    ("--logo-url", "logo_url", str, "an https:// URL or a path on this server ('' removes it)"),
+    ("--accent-color", "accent_color", str, "the page's accent, #rrggbb ('' for the built-in blue)"),
 )
 
 STATS_COLUMNS = (
@@ -80,7 +84,11 @@ def add_commands(sub: Any) -> None:
     put = actions.add_parser("put", parents=[as_json], help="create an event or change its settings")
     put.add_argument("event", metavar="EVENT")
     for option, field, kind, text in SETTING_OPTIONS:
-        metavar = "N" if kind is int else {"title": "T", "opens_at": "WHEN", "status": "S"}.get(field, "U")
+        if kind is bool:  # --flag / --no-flag; absent leaves the setting as it is
+            put.add_argument(option, dest=field, action=argparse.BooleanOptionalAction, default=None, help=text)
+            continue
+        metavars = {"title": "T", "opens_at": "WHEN", "status": "S", "description": "TEXT", "accent_color": "#RRGGBB"}
+        metavar = "N" if kind is int else metavars.get(field, "U")
         put.add_argument(option, dest=field, type=kind, help=text, metavar=metavar)
     actions.add_parser("list", parents=[as_json], help="every event with its settings and stats")
     status = actions.add_parser("status", parents=[as_json], help="open, pause, sell out or close an event")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -11,6 +12,8 @@ from waiting_room.core.proof import MAX_DIFFICULTY
 from waiting_room.core.states import EventStatus
 
 MAX_TITLE = 200
+MAX_DESCRIPTION = 1000
+HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 class InvalidSettings(ValueError):
@@ -35,6 +38,10 @@ class EventSettings:
     client_joins_per_minute: int = 0  # new tickets a minute (a minute's worth may come at once)
     client_max_waiting: int = 0  # waiting tickets at once
     pow_difficulty: int = 0  # proof of work at join, in leading zero bits (core.proof)
+    queue_only_when_full: bool = False
+    description: str = ""
+    logo_url: str | None = None
+    accent_color: str | None = None  # None: the built-in blue
 
     @classmethod
     def defaults(cls, event: str) -> EventSettings:
@@ -46,10 +53,13 @@ class EventSettings:
         return data
 
     def to_redis(self) -> dict[str, str]:
-        """Flat strings for HSET; opens_at absent means open now."""
-        out = {k: str(v) for k, v in self.to_json().items() if v is not None}
+        """Flat strings for HSET; an absent field has its default (opens_at absent means open now).
+
+        The flag is "1" or "0" because join.lua reads it."""
+        out = {k: str(v) for k, v in self.to_json().items() if v is not None and v != ""}
         if self.opens_at is not None:
             out["opens_at"] = repr(float(self.opens_at))
+        out["queue_only_when_full"] = "1" if self.queue_only_when_full else "0"
         return out
 
     @classmethod
@@ -103,11 +113,56 @@ def _text(field: str, value: Any, longest: int) -> str:
 def _target(value: Any) -> str:
     text = _text("target_url", value, 2000)
     parts = urlsplit(text)
-    # browsers read /\host as //host: another site, not a path
-    relative = not parts.scheme and not parts.netloc and text.startswith("/") and text[1:2] not in ("/", "\\")
-    if not relative and (parts.scheme not in ("http", "https") or not parts.netloc):
+    absolute = parts.scheme in ("http", "https") and bool(parts.netloc)
+    if not absolute and not _is_local_path(text, parts.scheme, parts.netloc):
         raise InvalidSettings("target_url", "must be an http(s) URL or a path starting with /")
     return text
+
+
+def _flag(field: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "0", "true", "false"):
+        return value.lower() in ("1", "true")
+    raise InvalidSettings(field, "must be true or false")
+
+
+def _description(value: Any) -> str:
+    """Plain text: line breaks and tabs are kept, other control characters refused (it is never HTML)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidSettings("description", "must be a string")
+    if len(value) > MAX_DESCRIPTION:
+        raise InvalidSettings("description", f"must be at most {MAX_DESCRIPTION} characters")
+    if any((ord(c) < 32 and c not in "\n\r\t") or ord(c) == 127 for c in value):
+        raise InvalidSettings("description", "must be plain text without control characters")
+    return value
+
+
+def _logo(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 2000 or any(ord(c) <= 32 or ord(c) == 127 for c in value):
+        raise InvalidSettings("logo_url", "must be an https:// URL or a path starting with /")
+    parts = urlsplit(value)
+    local = _is_local_path(value, parts.scheme, parts.netloc)
+    if not local and (parts.scheme != "https" or not parts.netloc or parts.username is not None):
+        raise InvalidSettings("logo_url", "must be an https:// URL or a path starting with /")
+    return value
+
+
+def _accent(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not HEX_COLOR.fullmatch(value):
+        raise InvalidSettings("accent_color", "must be a colour written #rrggbb")
+    return value.lower()
+
+
+def _is_local_path(text: str, scheme: str, netloc: str) -> bool:
+    # browsers read /\host as //host: another site, not a path
+    return not scheme and not netloc and text.startswith("/") and text[1:2] not in ("/", "\\")
 
 
 def _status(value: Any) -> EventStatus:
@@ -131,6 +186,10 @@ FIELDS = {
     "client_joins_per_minute",
     "client_max_waiting",
     "pow_difficulty",
+    "queue_only_when_full",
+    "description",
+    "logo_url",
+    "accent_color",
 }
 
 INTEGER_BOUNDS = {
@@ -162,4 +221,12 @@ def validate(current: EventSettings, changes: Mapping[str, Any]) -> EventSetting
             checked[field] = _status(value)
         elif field == "target_url":
             checked[field] = _target(value)
+        elif field == "queue_only_when_full":
+            checked[field] = _flag(field, value)
+        elif field == "description":
+            checked[field] = _description(value)
+        elif field == "logo_url":
+            checked[field] = _logo(value)
+        elif field == "accent_color":
+            checked[field] = _accent(value)
     return replace(current, **checked)

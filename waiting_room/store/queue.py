@@ -26,6 +26,7 @@ from waiting_room.core.tokens import Claims
 from waiting_room.store import keys
 from waiting_room.store.keys import Keyspace
 from waiting_room.store.scripts import (
+    AdmittedAtOnce,
     AlreadyJoined,
     ClientLimited,
     Joined,
@@ -103,11 +104,14 @@ class Queue:
         issuer: str,
         shuffle: Callable[[], int] | None = None,
         keyspace: Keyspace = keys.DEFAULT,
+        *,
+        tick_ms: int = 500,
     ) -> None:
         self.redis = redis
         self.keyspace = keyspace
         self.scripts = scripts
         self.issuer = issuer
+        self.tick_ms = tick_ms  # the promoter's tick (WR_TICK_MS), which sizes the rate's bucket
         # the order of a pre-queue ticket: uniform in [0, SHUFFLE_RANGE); tests pass a seeded one
         self.shuffle = shuffle or (lambda: secrets.randbelow(SHUFFLE_RANGE))
 
@@ -130,6 +134,7 @@ class Queue:
                 jti=secrets.token_urlsafe(16),
                 client=client,
                 proof=proof,
+                tick_ms=self.tick_ms,
             )
             if isinstance(reply, JoinRefused) and reply.reason == "unknown_event":
                 raise QueueError(404, "unknown_event", f"there is no event {event!r}")
@@ -150,6 +155,8 @@ class Queue:
                     return view, False
                 replace = reply.ticket  # finished: this browser gets a new place at the back
                 continue
+            if isinstance(reply, AdmittedAtOnce):
+                return self._admitted_at_once(event, reply), True
             return self._joined(event, reply), True
         raise QueueError(503, "unavailable", "could not join, try again")
 
@@ -165,6 +172,20 @@ class Queue:
             served_total=reply.served_total,
             opens_at=reply.opens_at,
             eta_seconds=eta.eta_seconds(position, reply.observed_rate, reply.status is EventStatus.OPEN),
+        )
+
+    def _admitted_at_once(self, event: str, reply: AdmittedAtOnce) -> TicketView:
+        """The fast lane's answer: nobody waited and there was room, so the ticket is admitted already."""
+        return TicketView(
+            ticket=reply.ticket,
+            event=event,
+            state=TicketState.ADMITTED,
+            position=None,
+            waiting=0,
+            eta_seconds=None,
+            served_total=reply.served_total,
+            claims=Claims.of(self.issuer, event, reply.ticket, reply.admission),
+            redirect=reply.target_url or f"/order/{event}",
         )
 
     async def status(self, ticket: str, *, touch: bool = True) -> TicketView | None:

@@ -27,7 +27,7 @@ from redis.exceptions import NoScriptError
 
 from waiting_room.core.proof import Proof
 from waiting_room.core.states import EventStatus
-from waiting_room.core.tickets import SHUFFLE_RANGE
+from waiting_room.core.tickets import SHUFFLE_RANGE, Admission
 from waiting_room.store.keys import EventKeys
 
 NAMES = ("join", "promote", "redeem", "release", "touch")
@@ -89,7 +89,17 @@ class TooManyWaiting:
     cap: int
 
 
-JoinReply = Joined | AlreadyJoined | JoinRefused | ProofNeeded | ClientLimited | TooManyWaiting
+@dataclass(frozen=True)
+class AdmittedAtOnce:
+    """join.lua's fast lane (queue_only_when_full) admitted the new ticket without it waiting."""
+
+    ticket: str
+    served_total: int
+    admission: Admission
+    target_url: str  # "" when the settings hash has none
+
+
+JoinReply = Joined | AdmittedAtOnce | AlreadyJoined | JoinRefused | ProofNeeded | ClientLimited | TooManyWaiting
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ class PromoteArgs:
 
     owner: str  # fencing: nothing is written unless this id holds the lease
     lease_ms: int
-    budget: int  # most tickets the rate allows this tick
+    tick_ms: int  # the tick length: the rate's bucket in Redis holds one tick's share
     observed_rate: float | None  # per minute; None keeps the stored one
     channel: str  # where the `advance` message goes
     last_published: str  # "served:waiting" of the last message published, to skip unchanged ticks
@@ -119,6 +129,7 @@ class Promoted:
     opens_at: float | None = None
     published: bool = False
     pre_open: bool = False
+    fast: int = 0  # admitted by join.lua's fast lane since the last tick (they spent the same rate)
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,10 @@ def _join_reply(reply: list[Any]) -> JoinReply:
         return ClientLimited(int(reply[1]))
     if kind == "too_many_waiting":
         return TooManyWaiting(int(reply[1]))
+    if kind == "admitted":
+        _, ticket, served, admitted_ms, expires_ms, jti, target_url = reply
+        admission = Admission(str(jti), int(admitted_ms), int(expires_ms))
+        return AdmittedAtOnce(str(ticket), int(served), admission, str(target_url))
     _, ticket, rank, waiting, served, pre, observed, status, opens_at = reply
     return Joined(
         ticket=str(ticket),
@@ -159,7 +174,7 @@ def _join_reply(reply: list[Any]) -> JoinReply:
 def promote_reply(reply: list[Any]) -> Promoted:
     if int(reply[0]) == 0:
         return Promoted(leading=False)
-    _, admitted, served, waiting, status, rate, opens_at, published, pre_open = reply
+    _, admitted, served, waiting, status, rate, opens_at, published, pre_open, fast = reply
     return Promoted(
         leading=True,
         admitted=int(admitted),
@@ -170,6 +185,7 @@ def promote_reply(reply: list[Any]) -> Promoted:
         opens_at=_float(opens_at),
         published=bool(int(published)),
         pre_open=bool(int(pre_open)),
+        fast=int(fast),
     )
 
 
@@ -192,6 +208,10 @@ class Scripts:
     def register(cls, redis: Redis) -> Scripts:
         return cls(redis)
 
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
     async def join(
         self,
         k: EventKeys,
@@ -203,11 +223,13 @@ class Scripts:
         jti: str,
         client: str,
         proof: Proof | None,
+        tick_ms: int,
     ) -> JoinReply:
         """Issue `ticket` to `uid` unless it holds one (`replace`: its finished ticket, which may go).
 
         `client` is the caller's address for the event's per-client controls; `proof` a proof of work
-        the web process already checked (core.proof), spent here if the event wants one."""
+        the web process already checked (core.proof), spent here if the event wants one; `tick_ms` the
+        promoter's tick, which sizes the rate's bucket the fast lane spends from."""
         proved = [proof.difficulty, proof.expires_at * 1000] if proof else [0, 0]
         reply = await self._scripts["join"](
             [
@@ -221,8 +243,11 @@ class Scripts:
                 k.client_joins(client),
                 k.client_waiting(client),
                 k.proof(proof.salt if proof else "-"),
+                k.pending,
+                k.active,
+                k.bucket,
             ],
-            [ticket, uid, shuffle, replace, jti, SHUFFLE_RANGE, *proved],
+            [ticket, uid, shuffle, replace, jti, SHUFFLE_RANGE, *proved, tick_ms],
         )
         return _join_reply(reply)
 
@@ -232,11 +257,11 @@ class Scripts:
         self._queue(
             pipe,
             "promote",
-            [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids],
+            [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids, k.bucket],
             [
                 args.owner,
                 args.lease_ms,
-                args.budget,
+                args.tick_ms,
                 observed,
                 args.channel,
                 args.last_published,

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import jinja2
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -57,6 +58,16 @@ def signer_for(settings: Settings) -> Signer:
     return Signer(key, settings.public_url, retiring)
 
 
+def templates_for(settings: Settings) -> Jinja2Templates:
+    """The built-in templates, overridden by name by those in WR_TEMPLATES_DIR; an override can still
+    extend the original as "builtin/<name>" and replace only the blocks it wants."""
+    builtin = jinja2.FileSystemLoader(str(paths.TEMPLATES))
+    loaders: list[jinja2.BaseLoader] = [builtin, jinja2.PrefixLoader({"builtin": builtin})]
+    if settings.templates_dir is not None:
+        loaders.insert(0, jinja2.FileSystemLoader(str(settings.templates_dir)))
+    return Jinja2Templates(env=jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True))
+
+
 def create_app(settings: Settings) -> Starlette:
     if not settings.redis_url:
         raise ValueError("WR_REDIS_URL is not set (only `waiting-room demo` starts its own Redis)")
@@ -69,9 +80,9 @@ def create_app(settings: Settings) -> Starlette:
         redis = connect(redis_url)
         bus_redis = connect(redis_url, socket_timeout=None, retry=retry_policy(0))
         scripts = Scripts.register(redis)
-        queue = Queue(redis, scripts, settings.public_url)
+        queue = Queue(redis, scripts, settings.public_url, tick_ms=settings.tick_ms)
         hub = Hub(RedisLoader(redis, scripts), RedisBus(redis, bus_redis), signer, settings.tick_seconds)
-        templates = Jinja2Templates(directory=str(paths.TEMPLATES))
+        templates = templates_for(settings)
         limiter = RateLimiter(public.JOINS_PER_SECOND, public.JOIN_BURST)
         state = WebState(settings, redis, queue, Events(redis), signer, hub, templates, Metrics(hub), limiter)
         await hub.start()

@@ -58,6 +58,7 @@ _EN: dict[str, str] = {
     "waiting_waiting_label": "People waiting",
     "waiting_progress_label": "Progress to the front of the line",
     "waiting_notice_label": "Announcements",
+    "waiting_logo_alt": "{title} logo",
     # waiting page, used by the script
     "js_joining": "Getting your place in line…",
     "js_proof_working": "Checking your browser before it joins the line… {percent}%",
@@ -155,6 +156,7 @@ _KO: dict[str, str] = {
     "waiting_waiting_label": "대기 인원",
     "waiting_progress_label": "대기열 진행 상황",
     "waiting_notice_label": "공지",
+    "waiting_logo_alt": "{title} 로고",
     # waiting page, used by the script
     "js_joining": "대기 순번을 확인하는 중입니다…",
     "js_proof_working": "줄에 서기 전에 브라우저를 확인하는 중입니다… {percent}%",

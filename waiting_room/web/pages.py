@@ -8,17 +8,32 @@ keeps it out of third-party Referer headers.
 
 from __future__ import annotations
 
+import time
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from waiting_room.core.states import EventStatus
+from waiting_room.core.event_settings import HEX_COLOR, EventSettings
+from waiting_room.core.states import EventStatus, TicketState
+from waiting_room.core.theme import Theme
 from waiting_room.core.tokens import TokenError
+from waiting_room.settings import origin_of
 from waiting_room.store.queue import QueueError
 from waiting_room.web import i18n
-from waiting_room.web.public import SESSION_COOKIE, set_session_cookie
+from waiting_room.web.errors import error_page
+from waiting_room.web.public import (
+    SESSION_COOKIE,
+    caller_uid,
+    join_as,
+    join_limit,
+    set_session_cookie,
+    set_uid_cookie,
+    ticket_json,
+)
+from waiting_room.web.security import CSP_HEADER, content_security_policy
 from waiting_room.web.state import app_state
 
 FAILED_STATUS = {"used": 409, "expired": 401, "invalid": 401}
@@ -46,16 +61,74 @@ async def index(request: Request) -> Response:
     return _render(request, "index.html", events=listed)
 
 
+def with_token(url: str, token: str) -> str:
+    """`url` with `token=` added to its query (any fragment stays last)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("token", token)])))
+
+
+def _fast_lane_may_admit(settings: EventSettings) -> bool:
+    """Worth joining for the visitor before any page is shown (the join itself decides, atomically)."""
+    opened = settings.opens_at is None or settings.opens_at <= time.time()
+    return settings.queue_only_when_full and settings.status is EventStatus.OPEN and opened
+
+
 async def waiting(request: Request) -> Response:
+    """The waiting page; with queue_only_when_full, a visitor admitted at once goes straight to the target.
+
+    The join is the API's (same wr_uid cookie): if it queues the visitor instead, the page's own join
+    finds the same ticket, so the place taken on arrival is kept. Anything the join refuses (a proof of
+    work wanted, a per-client limit, a closed event) is left to the page, which handles it already."""
     event = request.path_params["event"]
     settings = await app_state(request).event_settings(event)
-    return _render(
-        request,
-        "waiting.html",
-        event=event,
-        title=settings.title,
-        opens_at=settings.opens_at,
-        status=str(settings.status),
+    uid, fresh_uid = caller_uid(request)
+    joined = False
+    if _fast_lane_may_admit(settings) and join_limit(request) is None:
+        try:
+            view, _ = await join_as(request, event, uid)
+        except QueueError:
+            pass
+        else:
+            joined = True
+            if view.state is TicketState.ADMITTED:
+                body = ticket_json(request, view)
+                response: Response = RedirectResponse(with_token(body["redirect"], body["token"]), 303)
+                if fresh_uid:
+                    set_uid_cookie(request, response, uid)
+                return response
+    response = _render(request, "waiting.html", **waiting_context(event, settings))
+    if settings.logo_url and not settings.logo_url.startswith("/"):
+        response.headers[CSP_HEADER] = content_security_policy([origin_of(settings.logo_url)])
+    if joined and fresh_uid:
+        set_uid_cookie(request, response, uid)
+    return response
+
+
+def waiting_context(event: str, settings: EventSettings) -> dict[str, Any]:
+    """What the waiting template (built-in or a shop's own) is given."""
+    accent = settings.accent_color
+    return {
+        "event": event,
+        "title": settings.title,
+        "opens_at": settings.opens_at,
+        "status": str(settings.status),
+        "description": settings.description,
+        "logo_url": settings.logo_url,
+        "accent_color": accent,
+        "theme_css": f"/theme/{accent[1:]}.css" if accent else None,
+    }
+
+
+async def theme(request: Request) -> Response:
+    """The accent stylesheet of one colour: a pure function of the path, so cached for good."""
+    color = "#" + request.path_params["color"]
+    if not HEX_COLOR.fullmatch(color):
+        return error_page(request, 404, "There is no such page.")
+    return Response(
+        Theme.from_accent(color).css(),
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
     )
 
 
@@ -126,6 +199,7 @@ async def admin_page(request: Request) -> Response:
 routes = [
     Route("/", index, methods=["GET"]),
     Route("/e/{event}", waiting, methods=["GET"]),
+    Route("/theme/{color}.css", theme, methods=["GET"]),
     Route("/order/{event}", order, methods=["GET"]),
     Route("/order/{event}", order_post, methods=["POST"]),
     Route("/order/{event}/complete", order_complete, methods=["POST"]),

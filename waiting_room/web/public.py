@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from waiting_room.core.clients import client_key
+from waiting_room.core.proof import Proof
 from waiting_room.core.proof import issue as issue_challenge
 from waiting_room.core.proof import verify as verify_proof
 from waiting_room.core.tickets import is_event_id
@@ -42,14 +43,45 @@ def _secure(request: Request) -> bool:
     return str(app_state(request).settings.public_url).startswith("https://")
 
 
+def caller_uid(request: Request) -> tuple[str, bool]:
+    """The caller's wr_uid, or a new one; and whether it is new (then the response must set it)."""
+    uid = request.cookies.get(UID_COOKIE, "")
+    if 16 <= len(uid) <= 64 and uid.isascii() and uid.replace("-", "").replace("_", "").isalnum():
+        return uid, False
+    return secrets.token_urlsafe(18), True
+
+
+def set_uid_cookie(request: Request, response: Response, uid: str) -> None:
+    response.set_cookie(UID_COOKIE, uid, max_age=UID_MAX_AGE, httponly=True, samesite="lax", secure=_secure(request))
+
+
+def caller(request: Request) -> str:
+    """The caller's address as the per-client controls key it."""
+    return client_key(request.client.host if request.client else None)
+
+
+def join_limit(request: Request) -> float | None:
+    """Seconds this client must wait before joining again through this process, or None."""
+    wait: float | None = app_state(request).join_limiter.check(caller(request), time.monotonic())
+    return wait
+
+
+async def join_as(request: Request, event: str, uid: str, proof: Proof | None = None) -> tuple[TicketView, bool]:
+    """The join behind both the API and the waiting page (which joins itself when the fast lane may admit)."""
+    wr = app_state(request)
+    view, created = await wr.queue.join(event, uid, caller(request), proof)
+    wr.metrics.joined(event, created)
+    return view, created
+
+
 async def join(request: Request) -> Response:
     event = request.path_params["event"]
     if not is_event_id(event):
         raise UnknownEvent(event)
     refuse_cross_origin(request)
     wr = app_state(request)
-    client = client_key(request.client.host if request.client else None)
-    wait = wr.join_limiter.check(client, time.monotonic())
+    client = caller(request)
+    wait = join_limit(request)
     if wait is not None:  # before the body is read: a flood costs no parsing
         raise ApiError(
             429,
@@ -61,21 +93,15 @@ async def join(request: Request) -> Response:
     proof = None
     if "proof" in body:
         proof = verify_proof(await _proof_key(wr), event, client, body["proof"], time.time())
-    uid = request.cookies.get(UID_COOKIE, "")
-    fresh_uid = not (16 <= len(uid) <= 64 and uid.isascii() and uid.replace("-", "").replace("_", "").isalnum())
-    if fresh_uid:
-        uid = secrets.token_urlsafe(18)
+    uid, fresh_uid = caller_uid(request)
     try:
-        view, created = await wr.queue.join(event, uid, client, proof)
+        view, created = await join_as(request, event, uid, proof)
     except ProofRequired as exc:
         challenge = issue_challenge(await _proof_key(wr), event, client, exc.difficulty, time.time())
         raise ApiError(exc.status, exc.code, exc.message, challenge=challenge) from None
-    wr.metrics.joined(event, created)
     response = JSONResponse(ticket_json(request, view, with_ws=True), 201 if created else 200)
     if fresh_uid:
-        response.set_cookie(
-            UID_COOKIE, uid, max_age=UID_MAX_AGE, httponly=True, samesite="lax", secure=_secure(request)
-        )
+        set_uid_cookie(request, response, uid)
     return response
 
 

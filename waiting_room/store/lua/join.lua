@@ -10,6 +10,9 @@
 -- KEYS[8] client_joins   hash  the caller's address: join token bucket (t, at)
 -- KEYS[9] client_waiting set   the caller's address: its tickets that may still wait
 -- KEYS[10] proof     string the used-challenge mark of the caller's proof of work (written only if one is needed)
+-- KEYS[11] pending   zset   admitted, not redeemed (score = token expiry ms)
+-- KEYS[12] active    zset   redeemed sessions (score = session expiry ms)
+-- KEYS[13] bucket    hash   the rate's token bucket, shared with promote.lua: tokens, at (ms), fast (admitted here)
 -- ARGV[1] ticket     the new ticket id, used only if a new ticket is issued
 -- ARGV[2] uid        the caller's wr_uid
 -- ARGV[3] shuffle    random integer in [0, post_open): the order of a pre-queue ticket
@@ -18,6 +21,7 @@
 -- ARGV[6] post_open  2^40 (tickets.SHUFFLE_RANGE): every post-opening order is above every pre-queue one
 -- ARGV[7] proved     difficulty of the caller's proof of work, checked by the web process (0: none)
 -- ARGV[8] proof_until  unix ms when that proof's challenge expires
+-- ARGV[9] tick_ms    the promoter's tick (WR_TICK_MS): the rate's bucket holds one tick's share
 --
 -- A new ticket must pass the event's per-client controls first (0 = off): pow_difficulty,
 -- client_joins_per_minute (token bucket, a minute's worth at once), client_max_waiting. Refusals write
@@ -26,9 +30,18 @@
 -- Returns {"unknown_event"} | {"event_closed"} | {"existing", ticket}
 --       | {"proof_required", difficulty, "missing"|"used"} | {"rate_limited", wait_ms} | {"too_many_waiting", cap}
 --       | {"new", ticket, rank, waiting, served_total, pre_queue(0|1), observed_rate, status, opens_at}
+--       | {"admitted", ticket, served_total, admitted_ms, expires_ms, jti, target_url}
+--
+-- The fast lane (queue_only_when_full): while nobody waits, capacity has room and the
+-- rate's bucket holds a whole ticket, the newcomer is admitted here and now, exactly as
+-- the promoter admits from the head of the line. Checking the line, the capacity and the
+-- bucket in this one script is what keeps a burst from overshooting either, and the
+-- first arrival that finds no room queues, so everyone after it queues behind it (FIFO).
+-- O(log N): a ZCARD and two ZCOUNTs.
 
 local settings = redis.call("HMGET", KEYS[1], "status", "opens_at", "client_joins_per_minute",
-  "client_max_waiting", "pow_difficulty")
+  "client_max_waiting", "pow_difficulty", "queue_only_when_full", "max_active", "token_ttl_seconds", "target_url",
+  "rate_per_minute")
 if redis.call("EXISTS", KEYS[1]) == 0 then
   return {"unknown_event"}
 end
@@ -85,17 +98,57 @@ else
   score = string.format("%.0f", tonumber(ARGV[6]) + seq)
 end
 local ticket = ARGV[1]
-redis.call("ZADD", KEYS[3], score, ticket)
-local record = {s = "waiting", o = seq, u = ARGV[2], j = now, jti = ARGV[5]}
-if pre then record.p = 1 end
-redis.call("HSET", KEYS[4], ticket, cjson.encode(record))
 redis.call("HSET", KEYS[5], ARGV[2], ticket)
-redis.call("ZADD", KEYS[7], now, ticket)
 redis.call("HINCRBY", KEYS[6], "issued", 1)
 if per_minute > 0 then
   redis.call("HSET", KEYS[8], "t", tostring(tokens - 1), "at", now)
   redis.call("PEXPIRE", KEYS[8], 60000) -- full again by then: forgetting it changes nothing
 end
+
+-- The rate's bucket refilled to now, as promote.lua refills it. The line is empty here, so it holds
+-- at most one tick's share (at least one ticket): the extra ticket promote.lua allows is only there
+-- to carry a tick's fraction while people wait. A new bucket starts as an idle one would be.
+local function rate_tokens()
+  local rate = tonumber(settings[10] or "600") -- default: rate_per_minute
+  local size = math.max(1, rate / 60 * tonumber(ARGV[9]) / 1000)
+  local bucket = redis.call("HMGET", KEYS[13], "tokens", "at")
+  local left, filled_at = tonumber(bucket[1] or ""), tonumber(bucket[2] or "")
+  if left == nil then return size end
+  if filled_at and now > filled_at then left = left + rate / 60000 * (now - filled_at) end
+  return math.min(size, left)
+end
+
+local function fast_lane()
+  if settings[6] ~= "1" or status ~= "open" or pre or redis.call("ZCARD", KEYS[3]) > 0 then return nil end
+  local max_active = tonumber(settings[7] or "0") -- default: max_active
+  if max_active > 0 then
+    local live = string.format("(%.0f", now) -- what the promoter has not swept yet holds no capacity either
+    local held = redis.call("ZCOUNT", KEYS[11], live, "+inf") + redis.call("ZCOUNT", KEYS[12], live, "+inf")
+    if held >= max_active then return nil end
+  end
+  local left = rate_tokens()
+  if left < 1 then return nil end
+  return left
+end
+
+local budget = fast_lane()
+if budget then
+  local token_ttl = tonumber(settings[8] or "300") -- default: token_ttl_seconds
+  local expires = now + token_ttl * 1000
+  redis.call("HSET", KEYS[4], ticket, cjson.encode({s = "admitted", o = seq, u = ARGV[2], j = now, jti = ARGV[5],
+    a = now, x = expires}))
+  redis.call("ZADD", KEYS[11], expires, ticket)
+  redis.call("HSET", KEYS[13], "tokens", string.format("%.6f", budget - 1), "at", string.format("%.0f", now))
+  redis.call("HINCRBY", KEYS[13], "fast", 1)
+  local served = redis.call("HINCRBY", KEYS[6], "served_total", 1)
+  return {"admitted", ticket, served, now, expires, ARGV[5], settings[9] or ""}
+end
+
+redis.call("ZADD", KEYS[3], score, ticket)
+local record = {s = "waiting", o = seq, u = ARGV[2], j = now, jti = ARGV[5]}
+if pre then record.p = 1 end
+redis.call("HSET", KEYS[4], ticket, cjson.encode(record))
+redis.call("ZADD", KEYS[7], now, ticket)
 if cap > 0 then
   redis.call("SADD", KEYS[9], ticket)
   redis.call("PEXPIRE", KEYS[9], 86400000)

@@ -13,9 +13,10 @@
 -- KEYS[8] seen       zset   waiting ticket -> last seen (ms)
 -- KEYS[9] done       zset   finished ticket -> when (ms)
 -- KEYS[10] uids      hash   wr_uid -> ticket (trimmed with old records)
+-- KEYS[11] bucket    hash   the rate's budget, shared with join.lua's fast lane: tokens, at (ms), fast
 -- ARGV[1] owner      this promoter's id (fencing: nothing is written unless it holds the lease)
 -- ARGV[2] lease_ms   lease length
--- ARGV[3] budget     most tickets the rate allows this tick
+-- ARGV[3] tick_ms    the promoter's tick: the bucket holds one tick's share of the rate plus one ticket
 -- ARGV[4] observed   observed admission rate per minute, or "" to keep the stored one
 -- ARGV[5] channel    pub/sub channel for the advance message
 -- ARGV[6] last       "served:waiting" of the last message published, to skip unchanged ticks
@@ -23,7 +24,17 @@
 -- ARGV[8] keep_ms    how long a finished ticket's record is kept
 --
 -- Returns {0} if another promoter leads, else
---   {1, admitted, served_total, waiting, status, rate_per_minute, opens_at, published(0|1), pre_open(0|1)}
+--   {1, admitted, served_total, waiting, status, rate_per_minute, opens_at, published(0|1), pre_open(0|1),
+--    fast (admitted by join.lua's fast lane since the last tick)}
+--
+-- The rate is a token bucket in Redis, so the promoter and the fast lane spend one budget.
+-- It fills at rate_per_minute on Redis time and holds at most one tick's share (at least
+-- one ticket), plus one ticket while people wait: room for the fraction a tick of whole
+-- tickets leaves over (without it 100/min at 500 ms ticks, 0.83 a tick, would admit 60/min).
+-- So over any window admissions stay within the rate plus one tick's share (plus one while a
+-- line carries fractions), and one tick admits at most its share rounded up. Being one
+-- bucket in Redis, it is the same across a failover: a new leader cannot add a burst of its
+-- own. It is empty while the event is not admitting (paused, before opening).
 
 local owner = ARGV[1]
 local holder = redis.call("GET", KEYS[7])
@@ -87,8 +98,27 @@ if #removed > 0 then
 end
 
 -- admission: the rate's budget, bounded by capacity, from the head of the line
-local n = tonumber(ARGV[3])
-if status ~= "open" or pre_open then n = 0 end
+local rate = tonumber(s[2] or "600") -- default: rate_per_minute
+local share = rate / 60 * tonumber(ARGV[3]) / 1000
+local bucket = redis.call("HMGET", KEYS[11], "tokens", "at", "fast")
+local tokens = tonumber(bucket[1] or "")
+local filled_at = tonumber(bucket[2] or "")
+local fast = tonumber(bucket[3] or "0")
+local admitting = status == "open" and not pre_open
+local size = math.max(1, share)
+if redis.call("ZCARD", KEYS[2]) > 0 then size = share + 1 end
+if not admitting then
+  tokens = 0
+elseif tokens == nil then
+  tokens = size -- a new bucket: as an idle one would be (join.lua does the same)
+elseif filled_at and now > filled_at then
+  tokens = math.min(size, tokens + rate / 60000 * (now - filled_at))
+else
+  tokens = math.min(size, tokens)
+end
+-- 1e-9: a share of 2.0000000000000004 is two tickets, not three
+local n = math.min(math.floor(tokens), math.max(1, math.ceil(share - 1e-9)))
+if not admitting then n = 0 end
 if max_active > 0 then
   local room = max_active - redis.call("ZCARD", KEYS[4]) - redis.call("ZCARD", KEYS[5])
   if room < n then n = math.max(room, 0) end
@@ -110,6 +140,8 @@ if n > 0 then
   end
 end
 local served = redis.call("HINCRBY", KEYS[6], "served_total", #admitted)
+redis.call("HSET", KEYS[11], "tokens", string.format("%.6f", math.max(0, tokens - #admitted)), "at",
+  string.format("%.0f", now), "fast", 0)
 if ARGV[4] ~= "" then redis.call("HSET", KEYS[6], "observed_rate", ARGV[4]) end
 
 -- forget records long finished (a batch a tick)
@@ -134,5 +166,4 @@ if #admitted > 0 or #removed > 0 or #expired > 0 or ARGV[6] ~= served .. ":" .. 
   }))
   published = 1
 end
-local rate = s[2] or "600" -- default: rate_per_minute
-return {1, #admitted, served, waiting, status, rate, s[6] or "", published, pre_open and 1 or 0}
+return {1, #admitted, served, waiting, status, rate, s[6] or "", published, pre_open and 1 or 0, fast}
