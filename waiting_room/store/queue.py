@@ -151,7 +151,7 @@ class Queue:
                 replace = reply.ticket  # finished: this browser gets a new place at the back
                 continue
             return self._joined(event, reply), True
-        raise QueueError(503, "unavailable", "could not join, try again")
+        raise QueueError(503, "unavailable", "could not join, try again", retry_after=1)
 
     @staticmethod
     def _joined(event: str, reply: Joined) -> TicketView:

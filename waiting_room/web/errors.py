@@ -54,7 +54,7 @@ def error_response(
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith(("/api/", "/.well-known/")) or path in ("/healthz", "/readyz", "/metrics")
+    return path.startswith(("/api/", "/.well-known/")) or path in ("/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 async def json_body(request: Request) -> dict[str, Any]:
