@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.cluster import Cluster, running
+from support.waiting import until
 from support.ws import WsClient, close_all
 
 pytestmark = pytest.mark.usefixtures("deadline")
@@ -41,3 +42,26 @@ async def test_a_message_flood_is_closed_with_1008_and_a_polite_client_is_kept(c
         await polite.wait_for("admitted")
     finally:
         await close_all([*flooders, polite])
+
+
+async def test_sockets_for_events_that_do_not_exist_leave_no_key(cluster: Cluster) -> None:
+    c = cluster
+    c.put_event("real", status="paused")
+    live = await c.ws(c.join("real")["ticket"]).connect()
+    ghosts = [c.ws(f"ghost-{i}.{'A' * 24}") for i in range(200)]
+    try:
+        await asyncio.gather(*(g.connect() for g in ghosts))
+        assert [await g.closed() for g in ghosts] == [4404] * len(ghosts)
+        await live.wait_for("position")
+
+        def conns_keys() -> list[str]:
+            return sorted(c.redis.scan_iter("wr:*:conns", count=1000))
+
+        await until(
+            lambda: conns_keys() == ["wr:{real}:conns"],
+            lambda: f"only the real event's count: {len(conns_keys())} keys",
+        )
+        assert 0 < c.redis.pttl("wr:{real}:conns") <= 60_000  # and even that one goes if nobody renews it
+        assert c.stats("real")["connections"] == 1
+    finally:
+        await close_all([live, *ghosts])

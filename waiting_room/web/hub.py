@@ -249,10 +249,12 @@ class Hub:
             if picked:
                 await self._load(picked)
             departed, room.departed = room.departed, []
-            await self.loader.report(event, self.id, len(room.conns), departed)
             if not room.conns and self.rooms.get(event) is room:  # (re-checked after the awaits)
+                # dropped before the report, so the last word is "none here" (no key left behind),
+                # not a count its last socket left while the report was on its way
                 del self.rooms[event]
                 self.bus.unsubscribe_event(event)
+            await self.loader.report(event, self.id, len(room.conns), departed)
 
     async def _resync(self, event: str | None) -> None:
         """After (re)subscribing: anything published while away is lost, so re-read the local sockets."""
