@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 from support.cluster import Cluster, running
@@ -65,3 +66,35 @@ async def test_sockets_for_events_that_do_not_exist_leave_no_key(cluster: Cluste
         assert c.stats("real")["connections"] == 1
     finally:
         await close_all([live, *ghosts])
+
+
+async def test_sockets_opened_at_once_for_one_ticket_leave_exactly_one(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Twenty times each: two sockets for one ticket at the same instant on one web process, and on
+    two; then eight at once over both. Exactly one survives each time; the others are told 4001."""
+    with running(tmp_path_factory.mktemp("claims"), webs=2, promoters=1) as c:
+        c.put_event("claims", status="paused")
+        trials = [[0, 0]] * 20 + [[0, 1]] * 20 + [[0, 1] * 4]
+        survivors = []
+        for webs in trials:
+            ticket = c.join("claims")["ticket"]
+            sockets = [c.ws(ticket, web) for web in webs]
+            try:
+                await asyncio.gather(*(s.connect() for s in sockets))
+                await until(partial(one_left_and_told, sockets), lambda s=sockets: f"one socket left: {codes_of(s)}")
+                await asyncio.sleep(0.3)  # a late claim would close the survivor by now
+                survivors.append(sum(s.open for s in sockets))
+                assert {s.close_code for s in sockets if not s.open} <= {4001}, codes_of(sockets)
+            finally:
+                await close_all(sockets)
+        assert survivors == [1] * len(trials)
+
+
+def one_left_and_told(sockets: list[WsClient]) -> bool:
+    alive = [s for s in sockets if s.open]
+    return len(alive) <= 1 and all(s.of("position") for s in alive)
+
+
+def codes_of(sockets: list[WsClient]) -> list[int | None]:
+    return [None if s.open else s.close_code for s in sockets]
