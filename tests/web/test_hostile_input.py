@@ -167,5 +167,5 @@ def test_a_wrong_method_on_a_call_is_405_naming_the_right_ones(
 ) -> None:
     r = cluster.admin.request(method, cluster.url(path.format(e=event)))
     assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed"), r.text
-    assert r.headers["allow"] == allow
+    assert sorted(m.strip() for m in r.headers["allow"].split(",")) == allow.split(", ")
     assert cluster.http.request(method, cluster.url(path.format(e=event))).status_code in (401, 405)

@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -162,6 +162,8 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, receive, send_noting_start)
+        except ClientDisconnect:  # gone while its body was read (a slow or stalled client): nobody to answer
+            return
         except Exception:
             request = Request(scope)
             log.exception("unexpected error during %s %s", request.method, request.url.path)
