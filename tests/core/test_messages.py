@@ -90,11 +90,15 @@ def test_a_notice_names_its_event_or_none_for_all(event: str | None) -> None:
     assert messages.parse(notice.encode()) == notice
 
 
-def test_a_claim_names_the_ticket_and_its_event() -> None:
+def test_a_claim_names_the_ticket_its_event_and_its_order() -> None:
     ticket = "demo." + "A" * 24
-    claim = messages.Claim(ticket, "c-1")
-    assert json.loads(claim.encode()) == {"type": "claim", "ticket": ticket, "conn": "c-1"}
+    claim = messages.Claim(ticket, "c-1", 1_800_000_000_123)
+    assert json.loads(claim.encode()) == {"type": "claim", "ticket": ticket, "conn": "c-1", "at": 1_800_000_000_123}
     assert messages.parse(claim.encode()) == claim and claim.event == "demo"
+    assert claim.order < messages.Claim(ticket, "c-0", 1_800_000_000_124).order  # time first
+    assert claim.order < messages.Claim(ticket, "c-2", 1_800_000_000_123).order  # then the socket id
+    unordered = json.dumps({"type": "claim", "ticket": ticket, "conn": "c-1"})  # from a process before orders
+    assert messages.parse(unordered) == messages.Claim(ticket, "c-1", 0)
 
 
 def test_an_advance_round_trips_and_reads_cjson_empty_tables() -> None:

@@ -10,6 +10,7 @@ RECONNECT = {
     CloseCode.GOING_AWAY: True,
     CloseCode.INTERNAL_ERROR: True,
     CloseCode.MESSAGE_TOO_BIG: False,
+    CloseCode.TOO_MANY_MESSAGES: False,
     CloseCode.REPLACED: False,
     CloseCode.UNAUTHORIZED: False,
     CloseCode.BAD_MESSAGE: False,
@@ -40,6 +41,7 @@ def test_codes_are_the_contracts() -> None:
         "origin": CloseCode.ORIGIN_NOT_ALLOWED,
         "too big": CloseCode.MESSAGE_TOO_BIG,
         "not json": CloseCode.BAD_MESSAGE,
+        "flood": CloseCode.TOO_MANY_MESSAGES,
     }
     assert ours == {
         "unknown ticket": 4404,
@@ -48,9 +50,10 @@ def test_codes_are_the_contracts() -> None:
         "origin": 4403,
         "too big": 1009,
         "not json": 4400,
+        "flood": 1008,
     }
     # the server's own codes are in the application range; the rest are RFC 6455 codes
-    assert all(4000 <= c < 5000 or c in (1001, 1009, 1011) for c in CloseCode)
+    assert all(4000 <= c < 5000 or c in (1001, 1008, 1009, 1011) for c in CloseCode)
 
 
 def test_ticket_states() -> None:

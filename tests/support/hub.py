@@ -66,6 +66,7 @@ class FakeLoader:
     async def load(self, event: str, tickets: Sequence[str], *, arriving: bool = False) -> EventSnapshot:
         if self.down:
             raise ConnectionError("the store is down")
+        self.now_ms += 1  # the store's clock moves on between reads
         self.loads.append((event, list(tickets), arriving))
         found = self.events.get(event)
         if found is None:

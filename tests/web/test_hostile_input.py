@@ -150,3 +150,22 @@ async def test_the_join_flood_guard_answers_before_the_body_is_read(cluster: Clu
             writer.close()
     assert answers["429"] >= 1, answers
     assert set(answers) <= {"429", "waiting for the body"}, answers
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/api/admin/events", "GET, HEAD"),
+        ("DELETE", "/api/admin/events/{e}", "GET, HEAD, PUT"),
+        ("PATCH", "/api/admin/events/{e}", "GET, HEAD, PUT"),
+        ("GET", "/api/admin/notices", "POST"),
+        ("DELETE", "/api/tickets/x", "GET, HEAD"),
+    ],
+)
+def test_a_wrong_method_on_a_call_is_405_naming_the_right_ones(
+    cluster: Cluster, event: str, method: str, path: str, allow: str
+) -> None:
+    r = cluster.admin.request(method, cluster.url(path.format(e=event)))
+    assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed"), r.text
+    assert sorted(m.strip() for m in r.headers["allow"].split(",")) == allow.split(", ")
+    assert cluster.http.request(method, cluster.url(path.format(e=event))).status_code in (401, 405)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -205,3 +208,25 @@ async def test_the_hub_keeps_redis_time_not_its_own(world: World) -> None:
     hub = await world.harness.hub()
     await world.harness.connect(hub, ticket)
     assert abs(hub.now() - world.loader.now_ms / 1000) < 60
+
+
+def settled(sockets: list[Any]) -> bool:
+    """At most one socket open, and every socket either closed or told its position."""
+    return sum(s.close_code is None for s in sockets) <= 1 and all(s.positions() or s.close_code for s in sockets)
+
+
+async def test_sockets_opened_at_once_for_one_ticket_leave_exactly_the_newest(world: World) -> None:
+    """Claims cross on the bus: the older socket's claim, heard after the newer socket opened, must not
+    close it. In one process and across several, with the claims arriving in either order."""
+    for hubs_count, sockets_count in ((1, 2), (2, 2), (3, 9)):
+        [ticket] = world.waiting(1)
+        hubs = [await world.harness.hub() for _ in range(hubs_count)]
+        opened = await asyncio.gather(
+            *(world.harness.connect(hubs[i % hubs_count], ticket) for i in range(sockets_count))
+        )
+        sockets = [socket for socket, _ in opened]
+        await until(partial(settled, sockets), "the replaced sockets to close")
+        await asyncio.sleep(0.05)  # any claim still in flight would land by now
+        alive = [s for s in sockets if s.close_code is None]
+        assert len(alive) == 1, [s.close_code for s in sockets]
+        assert {s.close_code for s in sockets if s is not alive[0]} <= {CloseCode.REPLACED}

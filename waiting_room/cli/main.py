@@ -41,12 +41,14 @@ def run_web(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from waiting_room.web.app import create_app
+    from waiting_room.web.head_deadline import head_deadline_protocol
 
     _raise_file_limit()
     config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
+        http=head_deadline_protocol(),
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=1024,

@@ -147,17 +147,26 @@ class Notice:
 
 @dataclass(frozen=True)
 class Claim:
-    """A socket for `ticket` opened somewhere: any other socket of that ticket is replaced (4001)."""
+    """A socket for `ticket` opened somewhere: any older socket of that ticket is replaced (4001).
+
+    Older by `order`: the Redis time of the transaction that loaded the socket, then the socket id.
+    Every process compares the same pairs, so of sockets opened at the same instant, in one process
+    or many, exactly one — the last — survives, whatever order the claims arrive in."""
 
     ticket: str
     conn: str
+    at_ms: int = 0
 
     @property
     def event(self) -> str | None:
         return event_of(self.ticket)
 
+    @property
+    def order(self) -> tuple[int, str]:
+        return (self.at_ms, self.conn)
+
     def encode(self) -> str:
-        return encode({"type": "claim", "ticket": self.ticket, "conn": self.conn})
+        return encode({"type": "claim", "ticket": self.ticket, "conn": self.conn, "at": self.at_ms})
 
 
 BusMessage = Advance | StateChange | Notice | Claim
@@ -195,7 +204,7 @@ def parse(data: str | bytes) -> BusMessage | None:
                 float(message["at"]),
             )
         if kind == "claim":
-            return Claim(str(message["ticket"]), str(message["conn"]))
+            return Claim(str(message["ticket"]), str(message["conn"]), int(message.get("at", 0)))
         return None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MalformedMessage(f"malformed bus message: {exc}") from None

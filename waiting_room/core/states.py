@@ -29,6 +29,7 @@ class CloseCode(IntEnum):
     """Close codes of /ws/tickets/{ticket}; `reconnect` tells a client whether to try again."""
 
     GOING_AWAY = 1001
+    TOO_MANY_MESSAGES = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     REPLACED = 4001
@@ -49,6 +50,7 @@ class CloseCode(IntEnum):
 
 CLOSE_CODE_EXPLANATIONS = {
     CloseCode.GOING_AWAY: "the server is shutting down; reconnect",
+    CloseCode.TOO_MANY_MESSAGES: "the client sent more than 10 messages a second, sustained",
     CloseCode.MESSAGE_TOO_BIG: "a client message was over 1 KiB",
     CloseCode.INTERNAL_ERROR: "the server failed; reconnect",
     CloseCode.REPLACED: "a newer connection for the same ticket took over",

@@ -144,7 +144,7 @@ class EventKeys:
 
     @property
     def conns(self) -> str:
-        """hash: web process id -> "count:ms" of its open sockets for this event."""
+        """hash: web process id -> "count:ms" of its open sockets for this event; expires unless renewed."""
         return self._key("conns")
 
 

@@ -24,6 +24,10 @@ from waiting_room.store import keys
 from waiting_room.store.keys import Keyspace
 from waiting_room.store.scripts import Scripts
 
+# Reports are renewed every tick while a process has sockets for the event; a process that dies
+# without saying so leaves a key that goes by itself.
+CONNS_TTL_MS = 60_000
+
 
 class RedisLoader:
     errors: tuple[type[BaseException], ...] = (RedisError, OSError)  # Redis is unreachable: retry later
@@ -81,7 +85,11 @@ class RedisLoader:
             k = self.keyspace.event(event)
             if departed:
                 self.scripts.queue_touch(pipe, k, departed)
-            pipe.hset(k.conns, process, f"{sockets}:{int(time.time() * 1000)}")
+            if sockets:
+                pipe.hset(k.conns, process, f"{sockets}:{int(time.time() * 1000)}")
+                pipe.pexpire(k.conns, CONNS_TTL_MS)
+            else:  # no socket left (or never one: a ticket of an event that does not exist) leaves no key
+                pipe.hdel(k.conns, process)
 
         await self.scripts.pipeline(self.redis, build, transaction=False)
 

@@ -158,7 +158,7 @@ class Queue:
             if isinstance(reply, AdmittedAtOnce):
                 return self._admitted_at_once(event, reply), True
             return self._joined(event, reply), True
-        raise QueueError(503, "unavailable", "could not join, try again")
+        raise QueueError(503, "unavailable", "could not join, try again", retry_after=1)
 
     @staticmethod
     def _joined(event: str, reply: Joined) -> TicketView:

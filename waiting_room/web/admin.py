@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from waiting_room.core import messages
 from waiting_room.core.event_settings import InvalidSettings
@@ -123,15 +123,30 @@ async def event_stats(request: Request) -> Response:
     return JSONResponse(stats)
 
 
+async def event_resource(request: Request) -> Response:
+    """GET and PUT of one event: one route, so a 405 on this path names both in its Allow header."""
+    return await (put_event if request.method == "PUT" else get_event)(request)
+
+
 async def admin_not_found(request: Request) -> Response:
+    """Anything else under /api/admin/: 401 without the token (nothing about the API is told), else
+    405 naming the methods if the path is a call's, else 404."""
     _require_admin(request)
+    allowed = {
+        method
+        for route in routes
+        if route.endpoint is not admin_not_found and route.matches(request.scope)[0] is Match.PARTIAL
+        for method in route.methods or ()
+    }
+    if allowed:
+        headers = {"Allow": ", ".join(sorted(allowed))}
+        raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here", headers)
     raise ApiError(404, "not_found", "no such admin endpoint")
 
 
 routes = [
     Route("/api/admin/events", list_events, methods=["GET"]),
-    Route("/api/admin/events/{event}", get_event, methods=["GET"]),
-    Route("/api/admin/events/{event}", put_event, methods=["PUT"]),
+    Route("/api/admin/events/{event}", event_resource, methods=["GET", "PUT"]),
     Route("/api/admin/events/{event}/status", set_status, methods=["POST"]),
     Route("/api/admin/events/{event}/notices", event_notice, methods=["POST"]),
     Route("/api/admin/events/{event}/stats", event_stats, methods=["GET"]),

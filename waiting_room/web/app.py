@@ -28,7 +28,7 @@ from waiting_room.store.loader import RedisLoader
 from waiting_room.store.queue import Queue
 from waiting_room.store.redis_client import check_url, connect, retry_policy
 from waiting_room.store.scripts import Scripts
-from waiting_room.web import admin, admin_stream, pages, paths, public, ws
+from waiting_room.web import admin, admin_stream, openapi, pages, paths, public, ws
 from waiting_room.web.errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from waiting_room.web.hub import Hub
 from waiting_room.web.metrics import Metrics
@@ -97,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         *public.routes,
+        *openapi.routes,
         *ws.routes,
         *admin.routes,
         *admin_stream.routes,

@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,7 +54,7 @@ def error_response(
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith(("/api/", "/.well-known/")) or path in ("/healthz", "/readyz", "/metrics")
+    return path.startswith(("/api/", "/.well-known/")) or path in ("/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -162,6 +162,8 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, receive, send_noting_start)
+        except ClientDisconnect:  # gone while its body was read (a slow or stalled client): nobody to answer
+            return
         except Exception:
             request = Request(scope)
             log.exception("unexpected error during %s %s", request.method, request.url.path)

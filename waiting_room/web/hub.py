@@ -192,16 +192,27 @@ class Hub:
             by_event.setdefault(conn.event, []).append(conn)
         for event, group in by_event.items():
             tickets = [conn.ticket for conn in group]
-            if arriving:
-                claims: list[BusMessage] = [messages.Claim(conn.ticket, conn.id) for conn in group]
-                snapshot, _ = await asyncio.gather(
-                    self.loader.load(event, tickets, arriving=True), self.bus.publish(claims)
-                )
-            else:
-                snapshot = await self.loader.load(event, tickets)
+            snapshot = await self.loader.load(event, tickets, arriving=arriving)
             room = self.rooms.get(event)
             if room is not None:
                 self._apply(room, group, snapshot)
+            if arriving:
+                await self.bus.publish(self._claim(group, snapshot.now_ms))
+
+    @staticmethod
+    def _claim(group: list[Conn], now_ms: int) -> list[BusMessage]:
+        """Order the arrivals by the time of the read that just loaded them (see messages.Claim); an
+        arrival already replaced (here, or by a newer claim heard meanwhile) claims nothing."""
+        claims: list[BusMessage] = []
+        for conn in group:
+            if conn.close_code is not None:
+                continue
+            conn.claimed = (now_ms, conn.id)
+            if conn.rival is not None and conn.rival > conn.claimed:
+                conn.close(CloseCode.REPLACED)
+                continue
+            claims.append(messages.Claim(conn.ticket, conn.id, now_ms))
+        return claims
 
     def _apply(self, room: Room, group: list[Conn], snapshot: EventSnapshot) -> None:
         self._clock_offset = snapshot.now_ms / 1000 - time.time()
@@ -249,10 +260,12 @@ class Hub:
             if picked:
                 await self._load(picked)
             departed, room.departed = room.departed, []
-            await self.loader.report(event, self.id, len(room.conns), departed)
             if not room.conns and self.rooms.get(event) is room:  # (re-checked after the awaits)
+                # dropped before the report, so the last word is "none here" (no key left behind),
+                # not a count its last socket left while the report was on its way
                 del self.rooms[event]
                 self.bus.unsubscribe_event(event)
+            await self.loader.report(event, self.id, len(room.conns), departed)
 
     async def _resync(self, event: str | None) -> None:
         """After (re)subscribing: anything published while away is lost, so re-read the local sockets."""
@@ -294,9 +307,15 @@ class Hub:
             conn.position_changed()
 
     def _on_claim(self, message: messages.Claim) -> None:
+        """Only a newer claim replaces a socket: claims cross on the bus, and the older one's must not
+        close the newer (see messages.Claim)."""
         room = self.rooms.get(message.event or "")
         conn = room.conns.get(message.ticket) if room else None
-        if conn is not None and conn.id != message.conn:
+        if conn is None or conn.id == message.conn:
+            return
+        if conn.claimed is None:  # its own claim is not ordered yet: decided when it is
+            conn.rival = max(conn.rival or message.order, message.order)
+        elif message.order > conn.claimed:
             conn.close(CloseCode.REPLACED)
 
     def _on_state(self, message: messages.StateChange) -> None:

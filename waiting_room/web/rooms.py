@@ -48,6 +48,8 @@ class Conn:
     announced: bool = False  # a rankless (pre-queue) position was pushed
     admitted: bool = False
     close_code: int | None = None
+    claimed: tuple[int, str] | None = None  # this socket's claim order, once its arrival was read
+    rival: tuple[int, str] | None = None  # the newest other claim heard before that
 
     def send(self, message: dict[str, Any]) -> None:
         if len(self.mailbox) >= MAILBOX_LIMIT:

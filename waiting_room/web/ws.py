@@ -7,7 +7,8 @@ and the reader, which only enforces the rules — until either ends.
 The handshake is accepted for any well-formed request, then refused with a
 close code the page can act on (CloseCode says which ones to reconnect
 after). Client messages are read only to enforce the rules: over 1 KiB is
-closed by the server's frame limit (1009), anything not JSON gets 4400.
+closed by the server's frame limit (1009), anything not JSON gets 4400, and
+more than 10 a second, sustained, gets 1008 (core.flood).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 
 from starlette.routing import WebSocketRoute
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from waiting_room.core import messages
+from waiting_room.core.flood import MessageBudget
 from waiting_room.core.states import CloseCode
 from waiting_room.core.tickets import event_of
 from waiting_room.web.rooms import Conn, Room
@@ -98,9 +101,13 @@ async def pump(conn: Conn, room: Room) -> None:
 
 async def _read(ws: WebSocket, conn: Conn) -> None:
     """Until the client leaves or breaks a rule."""
+    budget = MessageBudget()
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
+            return
+        if not budget.take(time.monotonic()):  # before any decoding: a flood costs as little as it can
+            conn.close(CloseCode.TOO_MANY_MESSAGES)
             return
         try:
             json.loads(text_of(message))

@@ -1,0 +1,100 @@
+"""WebSocket clients that misbehave, against a real web process: a flood of messages is closed with
+1008 while a chatty but polite client is kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from functools import partial
+
+import pytest
+from support.cluster import Cluster, running
+from support.waiting import until
+from support.ws import WsClient, close_all
+
+pytestmark = pytest.mark.usefixtures("deadline")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running(tmp_path_factory.mktemp("socket-abuse"), webs=1, promoters=1) as made:
+        yield made
+
+
+async def test_a_message_flood_is_closed_with_1008_and_a_polite_client_is_kept(cluster: Cluster) -> None:
+    c = cluster
+    c.put_event("flood", status="paused")
+    flooders = [await c.ws(c.join("flood")["ticket"]).connect() for _ in range(4)]
+    polite = await c.ws(c.join("flood")["ticket"]).connect()
+    try:
+        await asyncio.gather(*(s.wait_for("position") for s in [*flooders, polite]))
+
+        async def flood(socket: WsClient) -> None:
+            for _ in range(2_000):  # flat out; the server closes long before the end
+                await socket.send("{}")
+
+        await asyncio.gather(*(flood(s) for s in flooders))
+        for _ in range(10):  # two a second: within the budget however long it goes on
+            await polite.send('{"hello": 1}')
+            await asyncio.sleep(0.5)
+        assert [await s.closed() for s in flooders] == [1008] * len(flooders)
+        assert polite.open
+        await asyncio.to_thread(c.set_status, "flood", "open")
+        await polite.wait_for("admitted")
+    finally:
+        await close_all([*flooders, polite])
+
+
+async def test_sockets_for_events_that_do_not_exist_leave_no_key(cluster: Cluster) -> None:
+    c = cluster
+    c.put_event("real", status="paused")
+    live = await c.ws(c.join("real")["ticket"]).connect()
+    ghosts = [c.ws(f"ghost-{i}.{'A' * 24}") for i in range(200)]
+    try:
+        await asyncio.gather(*(g.connect() for g in ghosts))
+        assert [await g.closed() for g in ghosts] == [4404] * len(ghosts)
+        await live.wait_for("position")
+
+        def conns_keys() -> list[str]:
+            return sorted(c.redis.scan_iter("wr:*:conns", count=1000))
+
+        await until(
+            lambda: conns_keys() == ["wr:{real}:conns"],
+            lambda: f"only the real event's count: {len(conns_keys())} keys",
+        )
+        assert 0 < c.redis.pttl("wr:{real}:conns") <= 60_000  # and even that one goes if nobody renews it
+        assert c.stats("real")["connections"] == 1
+    finally:
+        await close_all([live, *ghosts])
+
+
+async def test_sockets_opened_at_once_for_one_ticket_leave_exactly_one(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Twenty times each: two sockets for one ticket at the same instant on one web process, and on
+    two; then eight at once over both. Exactly one survives each time; the others are told 4001."""
+    with running(tmp_path_factory.mktemp("claims"), webs=2, promoters=1) as c:
+        c.put_event("claims", status="paused")
+        trials = [[0, 0]] * 20 + [[0, 1]] * 20 + [[0, 1] * 4]
+        survivors = []
+        for webs in trials:
+            ticket = c.join("claims")["ticket"]
+            sockets = [c.ws(ticket, web) for web in webs]
+            try:
+                await asyncio.gather(*(s.connect() for s in sockets))
+                await until(partial(one_left_and_told, sockets), lambda s=sockets: f"one socket left: {codes_of(s)}")
+                await asyncio.sleep(0.3)  # a late claim would close the survivor by now
+                survivors.append(sum(s.open for s in sockets))
+                assert {s.close_code for s in sockets if not s.open} <= {4001}, codes_of(sockets)
+            finally:
+                await close_all(sockets)
+        assert survivors == [1] * len(trials)
+
+
+def one_left_and_told(sockets: list[WsClient]) -> bool:
+    alive = [s for s in sockets if s.open]
+    return len(alive) <= 1 and all(s.of("position") for s in alive)
+
+
+def codes_of(sockets: list[WsClient]) -> list[int | None]:
+    return [None if s.open else s.close_code for s in sockets]
