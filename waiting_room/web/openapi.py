@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from waiting_room.core import messages
-from waiting_room.core.event_settings import INTEGER_BOUNDS, MAX_TITLE
+from waiting_room.core.event_settings import INTEGER_BOUNDS, MAX_DESCRIPTION, MAX_TITLE
 from waiting_room.core.proof import ALGORITHM
 from waiting_room.core.states import EventStatus, TicketState
 
@@ -62,6 +62,10 @@ def _settings_fields() -> dict[str, Any]:
         "opens_at": {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 32503680000},
         "status": {"type": "string", "enum": [s.value for s in EventStatus]},
         "target_url": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "queue_only_when_full": {"type": "boolean"},
+        "description": {"type": "string", "maxLength": MAX_DESCRIPTION, "description": "plain text, never HTML"},
+        "logo_url": {"type": ["string", "null"], "maxLength": 2000, "description": "an https:// URL or a /path"},
+        "accent_color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$"},
     }
     for field, (low, high) in INTEGER_BOUNDS.items():
         fields[field] = {"type": "integer", "minimum": low, "maximum": high}
