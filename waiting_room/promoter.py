@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from waiting_room.core.eta import ObservedRate
+from waiting_room.core.eta import ObservedRate, rate_moved
 from waiting_room.core.health import REPORT_SECONDS, PromoterReport
 from waiting_room.core.states import EventStatus
 from waiting_room.store import keys
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # most tickets expired, removed or trimmed per event per tick
 KEEP_FINISHED_MS = 6 * 3600 * 1000  # a finished ticket still answers its status this long
+ETA_REPUSH_SECONDS = 3.0  # least time between messages published only because the ETAs went stale
 
 
 def lease_ms(tick_ms: int) -> int:
@@ -49,6 +50,17 @@ class EventTrack:
     leading: bool = False
     last_published: str = ""
     last_tick: float | None = None
+    published_rate: float | None = None  # the observed rate the last published message was computed with
+    published_at: float = 0.0
+    sending_rate: float | None = None  # the observed rate of the tick under way
+
+    def eta_stale(self, now: float) -> bool:
+        """Whether to publish although nobody moved: the ETAs clients were told are off by a material share
+        (a line stalled on capacity: the observed rate decays and every ETA grows). At most every
+        ETA_REPUSH_SECONDS, and once per event, however many sockets each web process holds."""
+        return now - self.published_at >= ETA_REPUSH_SECONDS and rate_moved(
+            self.published_rate, self.observed.per_minute
+        )
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class Promoter:
         def build(pipe: Pipeline) -> None:
             for event in events:
                 track = self.tracks.setdefault(event, EventTrack())
+                track.sending_rate = track.observed.per_minute
                 self.scripts.queue_promote(
                     pipe,
                     self.keyspace.event(event),
@@ -97,7 +110,7 @@ class Promoter:
                         tick_ms=self.tick_ms,
                         observed_rate=track.observed.per_minute,
                         channel=self.keyspace.bus,
-                        last_published=track.last_published,
+                        last_published="" if track.eta_stale(now) else track.last_published,
                         batch=BATCH,
                         keep_finished_ms=KEEP_FINISHED_MS,
                     ),
@@ -130,6 +143,7 @@ class Promoter:
         track.last_tick = now
         if reply.published:
             track.last_published = f"{reply.served_total}:{reply.waiting}"
+            track.published_rate, track.published_at = track.sending_rate, now
         return TickResult(event, True, reply.admitted, reply.served_total, reply.waiting)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from waiting_room.core.eta import HALF_LIFE_SECONDS, ObservedRate, eta_seconds
+from waiting_room.core.eta import HALF_LIFE_SECONDS, ObservedRate, eta_moved, eta_seconds, rate_moved
 
 
 def test_unknown_until_the_first_counted_tick() -> None:
@@ -122,3 +122,22 @@ def test_the_rate_stays_unknown_until_someone_is_admitted() -> None:
     assert eta_seconds(10, rate.per_minute or 0.0, True) is None
     rate.update(admitted=1, seconds=0.5, waiting_after=199)
     assert rate.per_minute == pytest.approx(120)
+
+
+def test_an_eta_is_told_again_when_it_moved_by_a_fifth_and_ten_seconds() -> None:
+    assert not eta_moved(100, 119) and eta_moved(100, 120) and eta_moved(100, 80)
+    assert not eta_moved(20, 29) and eta_moved(20, 30)  # short waits: ten seconds, not a fifth
+    assert eta_moved(None, 5) and eta_moved(5, None) and not eta_moved(None, None)
+
+
+def test_a_rate_moved_when_every_eta_it_gives_moved_by_a_fifth() -> None:
+    assert not rate_moved(60, 51) and rate_moved(60, 49)  # ETAs x1.18, x1.22
+    assert rate_moved(60, 76) and not rate_moved(60, 74)  # ETAs x0.79, x0.81
+    assert rate_moved(None, 60) and rate_moved(60, 0.0) and not rate_moved(None, 0.0)
+    # a stalled line: the rate halves every half-life, so the ETAs are due again every few seconds
+    stalled = [60 * 0.5 ** (t / HALF_LIFE_SECONDS) for t in range(0, 60)]
+    told, pushes = stalled[0], 0
+    for rate in stalled:
+        if rate_moved(told, rate):
+            told, pushes = rate, pushes + 1
+    assert 60 // 7 <= pushes <= 60 // 5

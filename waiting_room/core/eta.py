@@ -50,3 +50,29 @@ def eta_seconds(position: int | None, observed_per_minute: float, admitting: boo
         return None
     # position * 60 / rate, not position / (rate / 60): the latter rounds 11 at 11/min up to 61 s
     return max(0, math.ceil(position * 60 / observed_per_minute))
+
+
+# An ETA a client was told stays good enough until it is off by both this share and this many seconds:
+# small drifts are not worth a message to every socket, a stalled line is (its ETA grows without bound).
+MATERIAL_SHARE = 0.2
+MATERIAL_SECONDS = 10
+
+
+def eta_moved(told: int | None, now: int | None) -> bool:
+    """Whether a client told `told` should be told `now`: it became known or unknown, or moved materially."""
+    if told is None or now is None:
+        return told != now
+    return abs(now - told) >= max(MATERIAL_SECONDS, MATERIAL_SHARE * told)
+
+
+def rate_moved(told: float | None, now: float | None) -> bool:
+    """Whether ETAs at the rate `now` differ by MATERIAL_SHARE or more from those at `told`. An ETA is
+    inversely proportional to the rate, so this one comparison decides it for a whole line: the promoter
+    publishes on it even when nobody moved (a line stalled on capacity), and each socket then checks
+    its own ETA with `eta_moved`."""
+    known_told, known_now = (r is not None and r > 0.01 for r in (told, now))
+    if known_told != known_now:
+        return True
+    if told is None or now is None or not known_now:
+        return False
+    return abs(told / now - 1) >= MATERIAL_SHARE

@@ -46,6 +46,7 @@ class Conn:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     position_due: bool = False
     announced: bool = False  # a rankless (pre-queue) position was pushed
+    eta_told: int | None = None  # the ETA last pushed: pushed again when it moves materially (core/eta.py)
     admitted: bool = False
     close_code: int | None = None
     claimed: tuple[int, str] | None = None  # this socket's claim order, once its arrival was read
@@ -128,14 +129,12 @@ class Room:
             conn.announced = True
             return messages.position(None, self.waiting, None, self.served)
         value = conn.tracker.take(self.served)
-        if value is None:
+        position = conn.tracker.sent if value is None else value
+        eta_now = eta.eta_seconds(position, self.observed_rate, self.status is EventStatus.OPEN)
+        if value is None and not eta.eta_moved(conn.eta_told, eta_now):  # same place, ETA still good
             return None
-        return messages.position(
-            value,
-            self.waiting,
-            eta.eta_seconds(value, self.observed_rate, self.status is EventStatus.OPEN),
-            self.served,
-        )
+        conn.eta_told = eta_now
+        return messages.position(position, self.waiting, eta_now, self.served)
 
     def refresh_slice(self, seconds: float) -> list[Conn]:
         """The next few sockets whose rank to read, so each is read every `refresh_seconds`."""
