@@ -7,12 +7,15 @@ import asyncio
 from collections.abc import Iterator
 from functools import partial
 
+import httpx
 import pytest
 from support.cluster import Cluster, running
 from support.waiting import until
 from support.ws import WsClient, close_all
 
 pytestmark = pytest.mark.usefixtures("deadline")
+
+GHOSTS = 2_000
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,13 @@ async def test_a_message_flood_is_closed_with_1008_and_a_polite_client_is_kept(c
             for _ in range(2_000):  # flat out; the server closes long before the end
                 await socket.send("{}")
 
-        await asyncio.gather(*(flood(s) for s in flooders))
+        flooding = asyncio.gather(*(flood(s) for s in flooders))
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as http:  # and the process still answers
+            probes: list[int] = []
+            while not flooding.done():
+                probes.append((await http.get(c.url("/healthz"))).status_code)
+        await flooding
+        assert probes and set(probes) == {200}
         for _ in range(10):  # two a second: within the budget however long it goes on
             await polite.send('{"hello": 1}')
             await asyncio.sleep(0.5)
@@ -49,11 +58,18 @@ async def test_sockets_for_events_that_do_not_exist_leave_no_key(cluster: Cluste
     c = cluster
     c.put_event("real", status="paused")
     live = await c.ws(c.join("real")["ticket"]).connect()
-    ghosts = [c.ws(f"ghost-{i}.{'A' * 24}") for i in range(200)]
+    await live.wait_for("position")
+
+    def lasting_keys() -> list[str]:
+        """Keys that never expire, whatever their name."""
+        return sorted(k for k in c.redis.scan_iter("*", count=1000) if c.redis.pttl(k) == -1)
+
+    before = lasting_keys()
+    ghosts = [c.ws(f"ghost-{i}.{'A' * 24}") for i in range(GHOSTS)]
     try:
-        await asyncio.gather(*(g.connect() for g in ghosts))
+        for start in range(0, GHOSTS, 250):
+            await asyncio.gather(*(g.connect() for g in ghosts[start : start + 250]))
         assert [await g.closed() for g in ghosts] == [4404] * len(ghosts)
-        await live.wait_for("position")
 
         def conns_keys() -> list[str]:
             return sorted(c.redis.scan_iter("wr:*:conns", count=1000))
@@ -64,6 +80,7 @@ async def test_sockets_for_events_that_do_not_exist_leave_no_key(cluster: Cluste
         )
         assert 0 < c.redis.pttl("wr:{real}:conns") <= 60_000  # and even that one goes if nobody renews it
         assert c.stats("real")["connections"] == 1
+        assert lasting_keys() == before
     finally:
         await close_all([live, *ghosts])
 
