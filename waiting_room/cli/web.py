@@ -40,7 +40,8 @@ def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **extra: 
     options: dict[str, Any] = dict(
         host=host,
         port=port,
-        http=head_deadline_protocol(),  # a request head must arrive in time (slowloris)
+        loop="uvloop",  # asyncio's loop and the pure-Python h11 parser cost more CPU per join than the app
+        http=head_deadline_protocol("httptools"),  # a request head must arrive in time (slowloris)
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=1024,
