@@ -59,6 +59,11 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     from waiting_room.web.app import create_app
 
     app = create_app(settings)  # refuses bad settings here, once, and creates the demo key before any fork
+    return serve_app(app, settings, host, port, workers)
+
+
+def serve_app(app: Any, settings: Settings, host: str, port: int, workers: int) -> int:
+    """Any ASGI app on our server options, in 1 or N processes (the benchmarks run their baselines so)."""
     if workers == 1:
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the signal it shut down on
             uvicorn.Server(uvicorn_config(app, settings, host, port)).run()
