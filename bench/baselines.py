@@ -49,7 +49,7 @@ def minimal_app(redis_url: str) -> Starlette:
         event = request.path_params["event"]
         k = EventKeys(event)
         uid = secrets.token_urlsafe(18)
-        args = [new_ticket(event), uid, secrets.randbelow(SHUFFLE_RANGE), "", secrets.token_urlsafe(16)]
+        args = [new_ticket(event), uid, secrets.randbelow(SHUFFLE_RANGE), "", secrets.token_urlsafe(16), SHUFFLE_RANGE]
         reply = await state["join"]([k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen], args)
         response = JSONResponse({"ticket": reply[1], "position": int(reply[2]) + 1}, 201)
         response.set_cookie("wr_uid", uid, max_age=7 * 86400, httponly=True, samesite="lax")

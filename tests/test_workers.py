@@ -76,7 +76,7 @@ async def test_two_workers_share_a_port_admit_fifo_and_survive_losing_one(
     finally:
         await close_all(clients)
     assert [len(cl.of("admitted")) for cl in clients] == [1] * SOCKETS
-    admitted_ms = [records(c.redis, event_id)[t]["a"] for t in tickets]
+    admitted_ms = [records(c.redis, event_id)[t].admitted_ms for t in tickets]
     assert admitted_ms == sorted(admitted_ms), "not admitted in join order"
     assert c.stats(event_id)["served_total"] == SOCKETS
 
