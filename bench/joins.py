@@ -49,6 +49,7 @@ class Row:
     app: str
     workers: int
     conns: int
+    offered: str  # "closed" (each connection sends as soon as it has its answer) or a paced rate per second
     answers_s: float
     ok_s: float
     shed: int  # 429 answers
@@ -122,11 +123,15 @@ class Server:
             print(f"--- {self.app} log ---\n{tail}", file=sys.stderr)
 
 
-def wrk(url: str, conns: int, seconds: float, path: str = JOIN_PATH, method: str = "POST") -> dict[str, Any]:
+def wrk(
+    url: str, conns: int, seconds: float, path: str = JOIN_PATH, method: str = "POST", interval_ms: int = 0
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("this benchmark needs wrk: apt-get install wrk")
     argv = ["wrk", "-t2", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(WRK_SCRIPT), url]
-    out = subprocess.run([*argv, "--", path, method], capture_output=True, text=True, timeout=seconds + 60)
+    out = subprocess.run(
+        [*argv, "--", path, method, str(interval_ms)], capture_output=True, text=True, timeout=seconds + 60
+    )
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("{")), None)
     if line is None:
         raise RuntimeError(f"wrk said: {out.stdout}\n{out.stderr}")
@@ -144,12 +149,14 @@ async def reset(redis_url: str) -> None:
         await redis.aclose()
 
 
-def measure(server: Server, redis_url: str, workers: int, conns: int, seconds: float) -> Row:
+def measure(server: Server, redis_url: str, workers: int, conns: int, seconds: float, rate: float = 0) -> Row:
+    """One measurement; `rate` > 0 paces the connections to offer that many joins a second in all."""
+    interval_ms = round(conns * 1000 / rate) if rate else 0
     asyncio.run(reset(redis_url))
-    wrk(server.url, conns, 1)  # warm up: connections, pools, caches
+    wrk(server.url, conns, 1, interval_ms=interval_ms)  # warm up: connections, pools, caches
     asyncio.run(reset(redis_url))
     cpu0 = server.cpu()
-    result = wrk(server.url, conns, seconds)
+    result = wrk(server.url, conns, seconds, interval_ms=interval_ms)
     cpu = server.cpu() - cpu0
     duration = result["duration_us"] / 1e6
     statuses = {int(k): v for k, v in result["statuses"].items()}
@@ -162,6 +169,7 @@ def measure(server: Server, redis_url: str, workers: int, conns: int, seconds: f
         app=server.app,
         workers=workers,
         conns=conns,
+        offered=f"{conns * 1000 / interval_ms:,.0f}/s" if interval_ms else "closed",
         answers_s=sum(statuses.values()) / duration,
         ok_s=ok / duration,
         shed=shed,
@@ -174,17 +182,31 @@ def measure(server: Server, redis_url: str, workers: int, conns: int, seconds: f
     )
 
 
+def report(row: Row) -> None:
+    print(
+        f"{row.app} workers={row.workers} conns={row.conns} offered={row.offered}: {row.ok_s:,.0f} 2xx/s, "
+        f"p99 {row.p99_ms:.1f} ms, 429 {row.shed}, other {row.other}, {row.ok_per_cpu_s:,.0f} 2xx per web CPU-s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--apps", default="ours,minimal,bare")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--conns", default="16,64,256")
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument(
+        "--overload",
+        type=float,
+        default=4,
+        help="then offer this many times the rate sustained at 64 connections, paced over 256 (0: skip)",
+    )
     args = parser.parse_args()
     apps = args.apps.split(",")
     workers_list = [int(w) for w in args.workers.split(",")]
     conns_list = [int(c) for c in args.conns.split(",")]
-    install_deadline(len(apps) * len(workers_list) * (len(conns_list) * (args.seconds + 8) + 40) + 60)
+    install_deadline(len(apps) * len(workers_list) * ((len(conns_list) + 1) * (args.seconds + 8) + 40) + 60)
     print_machine()
     root = Path(tempfile.mkdtemp(prefix="wr-bench-joins-"))
     redis = EmbeddedRedis(root / "redis")
@@ -205,14 +227,17 @@ def main() -> None:
             for app in apps:
                 server = Server(app, workers, env, root)
                 try:
+                    sustained = 0.0
                     for conns in conns_list:
                         row = measure(server, redis.url, workers, conns, args.seconds)
                         rows.append(row)
-                        print(
-                            f"{app} workers={workers} conns={conns}: {row.ok_s:,.0f} 2xx/s, p99 {row.p99_ms:.1f} ms, "
-                            f"429 {row.shed}, other {row.other}, {row.ok_per_cpu_s:,.0f} 2xx per web CPU-s",
-                            flush=True,
-                        )
+                        report(row)
+                        if conns <= 64:
+                            sustained = max(sustained, row.ok_s)
+                    if args.overload and sustained and app != "bare":
+                        row = measure(server, redis.url, workers, 256, args.seconds, rate=args.overload * sustained)
+                        rows.append(row)
+                        report(row)
                 finally:
                     server.stop()
     finally:
@@ -240,11 +265,11 @@ def main() -> None:
             ],
         )
     )
-    minimal = {(r.workers, r.conns): r for r in rows if r.app == "minimal"}
+    minimal = {(r.workers, r.conns): r for r in rows if r.app == "minimal" and r.offered == "closed"}
     bare = {(r.workers, r.conns): r for r in rows if r.app == "bare"}
     ratios = []
     for r in rows:
-        if r.app != "ours":
+        if r.app != "ours" or r.offered != "closed":
             continue
         m, b = minimal.get((r.workers, r.conns)), bare.get((r.workers, r.conns))
         ratios.append(
