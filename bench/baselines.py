@@ -51,6 +51,8 @@ def minimal_app(redis_url: str) -> Starlette:
         uid = secrets.token_urlsafe(18)
         args = [new_ticket(event), uid, secrets.randbelow(SHUFFLE_RANGE), "", secrets.token_urlsafe(16), SHUFFLE_RANGE]
         reply = await state["join"]([k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen], args)
+        if reply[0] != "new":  # the bench resets Redis between runs; a straggler finds no event
+            return JSONResponse({"error": {"code": reply[0], "message": reply[0]}}, 404)
         response = JSONResponse({"ticket": reply[1], "position": int(reply[2]) + 1}, 201)
         response.set_cookie("wr_uid", uid, max_age=7 * 86400, httponly=True, samesite="lax")
         return response

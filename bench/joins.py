@@ -246,12 +246,26 @@ def main() -> None:
     print()
     print(
         table(
-            ["app", "workers", "conns", "2xx/s", "429", "other", "p50 ms", "p99 ms", "web CPU s", "2xx/CPU-s", "load"],
+            [
+                "app",
+                "workers",
+                "conns",
+                "offered",
+                "2xx/s",
+                "429",
+                "other",
+                "p50 ms",
+                "p99 ms",
+                "web CPU s",
+                "2xx/CPU-s",
+                "load",
+            ],
             [
                 (
                     r.app,
                     r.workers,
                     r.conns,
+                    r.offered,
                     r.ok_s,
                     r.shed,
                     r.other,
