@@ -85,3 +85,16 @@ async def test_two_workers_share_a_port_admit_fifo_and_survive_losing_one(
     os.kill(supervisor.popen.pid, signal.SIGTERM)
     assert supervisor.popen.wait(15) == 0
     poll(lambda: not any(alive(p) for p in workers), "every worker to stop")
+
+
+def test_ctrl_c_stops_every_worker(cluster_factory: Callable[..., Cluster]) -> None:
+    """A terminal's Ctrl-C reaches the whole foreground group: supervisor and workers alike."""
+    c = cluster_factory(webs=1, promoters=0, workers=3)
+    supervisor = c.webs[0]
+    assert supervisor is not None
+    poll(lambda: len(worker_pids(supervisor.popen.pid)) == 3, "three workers")
+    workers = worker_pids(supervisor.popen.pid)
+    os.killpg(supervisor.popen.pid, signal.SIGINT)
+    assert supervisor.popen.wait(15) == 0
+    poll(lambda: not any(alive(p) for p in workers), "every worker to stop")
+    assert "Traceback" not in supervisor.log()
