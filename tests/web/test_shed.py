@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from support.cluster import Cluster
 from support.waiting import until
 
 from waiting_room.store.keys import EventKeys
-from waiting_room.web.shed import Shed
+from waiting_room.web.shed import MAX_IN_FLIGHT, Shed
 
 
 class Gate:
@@ -50,35 +49,41 @@ async def test_past_the_bound_calls_are_refused_and_others_pass() -> None:
         assert (await http.post("/api/events/e/tickets")).status_code == 200  # room again
 
 
+async def post_join(port: int, event: str, forwarded: str) -> tuple[int, dict[str, str]]:
+    """One join on its own connection (a raw HTTP/1.1 client: hundreds at once, quickly); status and headers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"POST /api/events/{event}/tickets HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {forwarded}\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        await reader.read()
+    finally:
+        writer.close()
+    headers = dict(line.lower().split(": ", 1) for line in head[1:] if ": " in line)
+    return int(head[0].split()[1]), headers
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("deadline")
 async def test_one_web_process_past_capacity_answers_2xx_or_429_only(
     cluster_factory: Callable[..., Cluster], event_id: str
 ) -> None:
+    """Redis holds every join for a while (CLIENT PAUSE WRITE, shorter than the client's socket timeout):
+    the joins pile up in flight, and past the bound the rest must be refused, not queued."""
     c = cluster_factory(webs=1, promoters=0)
     c.put_event(event_id, status="paused")
-    connections, requests = 400, 1200
-    statuses: Counter[int] = Counter()
-    malformed = 0
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))  # every join a new visitor
-    async with httpx.AsyncClient(limits=limits, timeout=60, trust_env=False, cookies=no_cookies) as http:
-        sem = asyncio.Semaphore(connections)
-
-        async def join(i: int) -> None:
-            nonlocal malformed
-            async with sem:
-                forwarded = f"10.9.{i // 256}.{i % 256}"  # each its own visitor, through the trusted proxy
-                r = await http.post(c.url(f"/api/events/{event_id}/tickets"), headers={"X-Forwarded-For": forwarded})
-            statuses[r.status_code] += 1
-            if r.status_code == 429 and not r.headers.get("retry-after", "").isdigit():
-                malformed += 1
-            if r.headers.get("x-content-type-options") != "nosniff":  # refusals carry the security headers too
-                malformed += 1
-
-        await asyncio.gather(*(join(i) for i in range(requests)))
+    requests = MAX_IN_FLIGHT + 200
+    c.redis.execute_command("CLIENT", "PAUSE", 4000, "WRITE")
+    answers = await asyncio.gather(
+        *(post_join(c.ports[0], event_id, f"10.9.{i // 256}.{i % 256}") for i in range(requests))
+    )
+    statuses = Counter(status for status, _ in answers)
     assert set(statuses) <= {201, 429}, statuses
     assert statuses[429] > 0 and statuses[201] > 0, statuses
-    assert malformed == 0
+    refused = [headers for status, headers in answers if status == 429]
+    assert all(h.get("retry-after", "").isdigit() for h in refused)
+    assert all(h.get("x-content-type-options") == "nosniff" for h in refused)  # security headers on refusals too
     issued = c.redis.hget(EventKeys(event_id).stats, "issued")
     assert int(issued or 0) == statuses[201] == c.redis.zcard(EventKeys(event_id).line), json.dumps(statuses)

@@ -77,8 +77,8 @@ class Shed:
             return
         if self.overloaded():
             self.shed += 1
-            await send(_START)
-            await send(_END)
+            await send(dict(_START))  # a copy: middleware around us may set its "headers"
+            await send(dict(_END))
             return
         self.in_flight += 1
         try:
