@@ -122,8 +122,8 @@ def cluster_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
     made: list[Cluster] = []
     request.node.wr_clusters = made
 
-    def make(webs: int = 1, promoters: int = 1) -> Cluster:
-        cluster = Cluster(tmp_path / f"cluster{len(made)}", webs, promoters)
+    def make(webs: int = 1, promoters: int = 1, workers: int = 1) -> Cluster:
+        cluster = Cluster(tmp_path / f"cluster{len(made)}", webs, promoters, workers)
         made.append(cluster)
         return cluster.start()
 

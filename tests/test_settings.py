@@ -150,3 +150,19 @@ def test_the_admin_token_stays_out_of_repr() -> None:
 def test_origin_allowed(origin: str | None, allowed: bool) -> None:
     settings = Settings.from_env({"WR_ALLOWED_ORIGINS": "https://a.example,http://b.example:8080"})
     assert settings.origin_allowed(origin) is allowed
+
+
+def test_web_workers_and_trusted_proxies() -> None:
+    settings = Settings.from_env({"WR_WEB_WORKERS": "4", "WR_TRUSTED_PROXIES": " 10.0.0.7/8, ::1 ,192.168.1.1"})
+    assert settings.web_workers == 4
+    assert settings.trusted_proxies == ("10.0.0.0/8", "::1", "192.168.1.1")
+    defaults = Settings.from_env({})
+    assert (defaults.web_workers, defaults.trusted_proxies) == (1, ("127.0.0.1",))
+    # normalised: uvicorn would take a network with host bits set for a literal name
+    assert Settings.from_env({"WR_TRUSTED_PROXIES": "10.1.2.3/16"}).trusted_proxies == ("10.1.0.0/16",)
+
+
+@pytest.mark.parametrize("workers", ["two", "0", "-1", "65", "1.5"])
+def test_bad_web_workers_are_refused(workers: str) -> None:
+    with pytest.raises(SettingsError, match="WR_WEB_WORKERS"):
+        Settings.from_env({"WR_WEB_WORKERS": workers})

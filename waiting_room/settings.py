@@ -32,6 +32,7 @@ class Settings:
     data_dir: Path = Path(".waiting-room")
     # retiring keys during a rotation: still in the JWKS and still accepted at redemption
     verify_key_paths: tuple[Path, ...] = ()
+    web_workers: int = 1  # processes `waiting-room web` runs on one port
     # whose X-Forwarded-For names the client (per-client limits, logs); uvicorn's forwarded_allow_ips
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     templates_dir: Path | None = None  # a shop's templates, overriding the built-in ones by name
@@ -74,6 +75,7 @@ class Settings:
             allowed_origins=frozenset(allowed),
             data_dir=Path(env.get("WR_DATA_DIR", ".waiting-room")),
             verify_key_paths=verify_keys,
+            web_workers=parse_workers(env.get("WR_WEB_WORKERS") or "1", "WR_WEB_WORKERS"),
             trusted_proxies=trusted_proxies(env.get("WR_TRUSTED_PROXIES", "127.0.0.1")),
             templates_dir=Path(templates) if templates else None,
         )
@@ -81,17 +83,33 @@ class Settings:
 
 def trusted_proxies(value: str) -> tuple[str, ...]:
     """Comma-separated addresses or CIDRs (or `*`: every peer is a proxy); empty trusts nobody."""
-    found = tuple(part.strip() for part in value.split(",") if part.strip())
-    for part in found:
+    found = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
         if part == "*":
+            found.append(part)
             continue
         try:
-            ipaddress.ip_network(part, strict=False)
+            network = ipaddress.ip_network(part, strict=False)
         except ValueError:
             raise SettingsError(f"WR_TRUSTED_PROXIES: {part!r} is not an address or CIDR") from None
-    return found
+        # normalised: uvicorn takes "10.0.0.7/8" (host bits set) for a literal name, trusting nobody
+        found.append(str(network) if "/" in part else str(network.network_address))
+    return tuple(found)
 
 
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+MAX_WEB_WORKERS = 64
+
+
+def parse_workers(value: str, name: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {value!r}") from None
+    if not 1 <= workers <= MAX_WEB_WORKERS:
+        raise SettingsError(f"{name} must be between 1 and {MAX_WEB_WORKERS}, got {workers}")
+    return workers

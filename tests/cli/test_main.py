@@ -32,6 +32,8 @@ def _env(**wr: str) -> dict[str, str]:
         ("web", {"WR_REDIS_URL": "redis://127.0.0.1:1/0", "WR_SIGNING_KEY": "/nonexistent.pem"}, "cannot read"),
         ("promoter", {"WR_TICK_MS": "soon"}, "WR_TICK_MS must be an integer"),
         ("web", {"WR_PUBLIC_URL": "ftp://x"}, "WR_PUBLIC_URL"),
+        ("web", {"WR_WEB_WORKERS": "many"}, "WR_WEB_WORKERS must be an integer"),
+        ("web", {"WR_TRUSTED_PROXIES": "proxy.example"}, "is not an address or CIDR"),
     ],
 )
 def test_bad_settings_are_refused_in_words(role: str, env: dict[str, str], says: str, tmp_path: Path) -> None:
@@ -39,6 +41,14 @@ def test_bad_settings_are_refused_in_words(role: str, env: dict[str, str], says:
     result = subprocess.run(argv, env=_env(**env), cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2, result
     assert says in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_bad_worker_count_is_refused_in_words(tmp_path: Path) -> None:
+    argv = [CLI, "web", "--port", str(free_port()), "--workers", "0"]
+    result = subprocess.run(argv, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result
+    assert "--workers must be between 1 and 64" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 

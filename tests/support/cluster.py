@@ -86,9 +86,9 @@ class Proc:
 
 
 @contextlib.contextmanager
-def running(root: Path, webs: int = 1, promoters: int = 1) -> Iterator[Cluster]:
+def running(root: Path, webs: int = 1, promoters: int = 1, workers: int = 1) -> Iterator[Cluster]:
     """A started cluster, closed (every process stopped) on the way out."""
-    cluster = Cluster(root, webs, promoters)
+    cluster = Cluster(root, webs, promoters, workers)
     try:
         yield cluster.start()
     finally:
@@ -96,10 +96,11 @@ def running(root: Path, webs: int = 1, promoters: int = 1) -> Iterator[Cluster]:
 
 
 class Cluster:
-    def __init__(self, root: Path, webs: int = 1, promoters: int = 1) -> None:
+    def __init__(self, root: Path, webs: int = 1, promoters: int = 1, workers: int = 1) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.want = (webs, promoters)
+        self.workers = workers  # processes behind each web's port (`web --workers N`)
         self.redis_server: EmbeddedRedis = start_redis(root / "redis")
         self.key_path = root / "signing-key.pem"
         self.key = write_ed25519_key(self.key_path)
@@ -140,7 +141,7 @@ class Cluster:
         return self
 
     def start_web(self, i: int, wait: bool = True) -> None:
-        argv = [CLI, "web", "--host", "127.0.0.1", "--port", str(self.ports[i])]
+        argv = [CLI, "web", "--host", "127.0.0.1", "--port", str(self.ports[i]), "--workers", str(self.workers)]
         self.webs[i] = Proc(f"web{i}", argv, self.env, self.root / f"web{i}.log")
         if wait:
             self.wait_healthy(i)

@@ -30,6 +30,7 @@ class WsClient:
         self.received: list[Received] = []
         self.connection = -1
         self.close_code: int | None = None
+        self.handshakes: list[dict[str, str]] = []  # the server's handshake response headers, per connection
         self._conn: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -46,6 +47,8 @@ class WsClient:
             max_size=None,
         )
         self.connection += 1
+        assert conn.response is not None
+        self.handshakes.append({k.lower(): v for k, v in conn.response.headers.raw_items()})
         self._conn = conn
         self._reader = asyncio.create_task(self._read(conn, self.connection))
         return self

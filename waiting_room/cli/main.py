@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
-from waiting_room.settings import Settings, SettingsError
+from waiting_room.settings import Settings, SettingsError, parse_workers
 from waiting_room.store.redis_client import check_url
 
 log = logging.getLogger("waiting_room")
@@ -37,32 +37,11 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def run_web(settings: Settings, host: str, port: int) -> int:
-    import uvicorn
-
-    from waiting_room.web.app import create_app
-    from waiting_room.web.head_deadline import head_deadline_protocol
+def run_web(settings: Settings, host: str, port: int, workers: int | None = None) -> int:
+    from waiting_room.cli.web import serve
 
     _raise_file_limit()
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        http=head_deadline_protocol(),
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=1024,
-        lifespan="on",
-        log_level="warning",
-        timeout_graceful_shutdown=3,
-        access_log=False,
-        # request.client is the real client behind these proxies (X-Forwarded-For), and only behind them
-        proxy_headers=True,
-        forwarded_allow_ips=list(settings.trusted_proxies),
-    )
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the signal it shut down on
-        uvicorn.Server(config).run()
-    return 0
+    return serve(settings, host, port, workers or settings.web_workers)
 
 
 async def _promote(settings: Settings) -> None:
@@ -215,6 +194,13 @@ async def _seed_demo(settings: Settings, crowd: int) -> None:
         await redis.aclose()
 
 
+def _workers(value: str) -> int:
+    try:
+        return parse_workers(value, "--workers")
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waiting-room", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -225,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     web = sub.add_parser("web", help="one web process (HTTP + WebSockets)")
     web.add_argument("--host", default="127.0.0.1")
     web.add_argument("--port", type=int, default=8000)
+    web.add_argument(
+        "--workers", type=_workers, default=None, help="processes serving the port (default: WR_WEB_WORKERS, else 1)"
+    )
     promoter = sub.add_parser("promoter", help="the promoter (run one or more; one leads each event)")
     promoter.add_argument(
         "--check", action="store_true", help="exit 0 if a promoter is alive (for health checks), 1 if none is"
@@ -247,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(settings, args.host, args.port, args.crowd)
     if args.command == "web":
         try:
-            return run_web(settings, args.host, args.port)
+            return run_web(settings, args.host, args.port, args.workers)
         except (ValueError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -28,6 +28,7 @@ from redis.exceptions import NoScriptError
 from waiting_room.core.proof import Proof
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import SHUFFLE_RANGE, Admission
+from waiting_room.store.batcher import Batcher
 from waiting_room.store.keys import EventKeys
 
 NAMES = ("join", "promote", "redeem", "release", "touch")
@@ -203,6 +204,7 @@ class Scripts:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._scripts: dict[str, AsyncScript] = {name: redis.register_script(source(name)) for name in NAMES}
+        self.joins = Batcher(redis)  # joins arriving together share a round trip
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
@@ -231,7 +233,8 @@ class Scripts:
         the web process already checked (core.proof), spent here if the event wants one; `tick_ms` the
         promoter's tick, which sizes the rate's bucket the fast lane spends from."""
         proved = [proof.difficulty, proof.expires_at * 1000] if proof else [0, 0]
-        reply = await self._scripts["join"](
+        reply = await self.joins.call(
+            self._scripts["join"],
             [
                 k.settings,
                 k.seq,

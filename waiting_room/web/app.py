@@ -34,6 +34,7 @@ from waiting_room.web.hub import Hub
 from waiting_room.web.metrics import Metrics
 from waiting_room.web.ratelimit import RateLimiter
 from waiting_room.web.security import SecurityHeaders
+from waiting_room.web.shed import Shed
 from waiting_room.web.state import STATE_KEY, WebState
 
 log = logging.getLogger(__name__)
@@ -106,5 +107,6 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(Shed)  # before routing: a refused request costs no routing and no Redis
     app.add_middleware(SecurityHeaders)  # added last, so it wraps every answer, the error ones included
     return app

@@ -34,6 +34,7 @@ class Metrics:
         self.joins = Counter(
             "wr_joins", "Join requests answered, by whether a ticket was issued", ["event", "new"], registry=r
         )
+        self._joins: dict[tuple[str, bool], Counter] = {}
         self.redemptions = Counter("wr_redemptions", "Tokens redeemed through this process", ["event"], registry=r)
         self.event_totals = Gauge(
             "wr_event_tickets",
@@ -56,7 +57,10 @@ class Metrics:
         )
 
     def joined(self, event: str, created: bool) -> None:
-        self.joins.labels(event, "true" if created else "false").inc()
+        child = self._joins.get((event, created))
+        if child is None:  # labels() costs more than the increment: look each child up once
+            child = self._joins[(event, created)] = self.joins.labels(event, "true" if created else "false")
+        child.inc()
 
     def redeemed(self, event: str) -> None:
         self.redemptions.labels(event).inc()

@@ -52,7 +52,7 @@ def caller_uid(request: Request) -> tuple[str, bool]:
 
 
 def set_uid_cookie(request: Request, response: Response, uid: str) -> None:
-    response.set_cookie(UID_COOKIE, uid, max_age=UID_MAX_AGE, httponly=True, samesite="lax", secure=_secure(request))
+    response.raw_headers.append(uid_cookie(uid, _secure(request)))
 
 
 def caller(request: Request) -> str:
@@ -120,6 +120,13 @@ def refuse_cross_origin(request: Request) -> None:
     cross_site = request.headers.get("sec-fetch-site", "").lower() == "cross-site"
     if cross_site or (origin is not None and not app_state(request).settings.origin_allowed(origin)):
         raise ApiError(403, "cross_origin", "joins are accepted only from this waiting room's own pages")
+
+
+def uid_cookie(uid: str, secure: bool) -> tuple[bytes, bytes]:
+    """The header `set_cookie` would write (its SimpleCookie costs more than the rest of a join's response);
+    a fresh uid is URL-safe base64, nothing to quote."""
+    value = f"{UID_COOKIE}={uid}; HttpOnly; Max-Age={UID_MAX_AGE}; Path=/; SameSite=lax"
+    return b"set-cookie", (value + "; Secure" if secure else value).encode()
 
 
 async def ticket_status(request: Request) -> Response:
