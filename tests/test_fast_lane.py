@@ -19,6 +19,7 @@ import httpx
 import jwt
 import pytest
 from support.cluster import TICK_MS, Cluster, running
+from support.gated import ProtectedApp, protected_app
 from support.waiting import poll
 from support.ws import close_all
 
@@ -33,6 +34,13 @@ FAST = 1_000_000  # a rate that never binds: capacity alone decides
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running(tmp_path_factory.mktemp("fast-lane"), webs=2, promoters=1) as made:
         yield made
+
+
+@pytest.fixture(scope="module")
+def shop(cluster: Cluster) -> Iterator[ProtectedApp]:
+    """A protected app behind the gate, in its own process, sending browsers to this cluster's line."""
+    with protected_app(cluster.root, cluster.public_url, cluster.env) as app:
+        yield app
 
 
 async def burst(cluster: Cluster, event: str, n: int) -> list[dict[str, Any]]:
@@ -242,3 +250,26 @@ def test_the_waiting_page_sends_an_admitted_visitor_straight_to_the_target(clust
     assert cluster.stats(event)["waiting"] == 1
     joined = other.post(cluster.url(f"/api/events/{event}/tickets"), json={})
     assert joined.status_code == 200 and joined.json()["position"] == 1
+
+
+def test_through_the_gate_a_browser_reaches_the_app_with_no_page(cluster: Cluster, shop: ProtectedApp) -> None:
+    """gate -> /e/{event} -> target?token= -> the gate redeems -> the app, all redirects; then, full, the line."""
+    event = "gated-fast"
+    path = f"/guarded/{event}/checkout"
+    cluster.put_event(event, queue_only_when_full=True, max_active=1, target_url=f"{shop.base}{path}")
+    browser = shop.client(browser=True)
+    r = browser.get(path, follow_redirects=True)
+    assert r.status_code == 200 and r.json()["path"] == path, r.text
+    hops = [(h.status_code, str(h.url)) for h in r.history]
+    assert [status for status, _ in hops] == [303, 303, 303]  # gate, the waiting room's page, the gate again
+    assert hops[1][1] == cluster.url(f"/e/{event}")
+    assert not any("text/html" in h.headers.get("content-type", "") for h in r.history)
+    stats = cluster.stats(event)
+    assert (stats["served_total"], stats["active"], stats["waiting"]) == (1, 1, 0)
+
+    # capacity is held by that session: the next browser is shown the waiting page
+    other = shop.client(browser=True)
+    r = other.get(path, follow_redirects=True)
+    assert r.status_code == 200 and str(r.url) == cluster.url(f"/e/{event}")
+    assert "text/html" in r.headers["content-type"]
+    assert cluster.stats(event)["waiting"] == 1
