@@ -65,7 +65,7 @@ def _settings_fields() -> dict[str, Any]:
         "queue_only_when_full": {"type": "boolean"},
         "description": {"type": "string", "maxLength": MAX_DESCRIPTION, "description": "plain text, never HTML"},
         "logo_url": {"type": ["string", "null"], "maxLength": 2000, "description": "an https:// URL or a /path"},
-        "accent_color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$"},
+        "accent_color": {"type": ["string", "null"], "pattern": "^(#[0-9a-fA-F]{6})?$"},
     }
     for field, (low, high) in INTEGER_BOUNDS.items():
         fields[field] = {"type": "integer", "minimum": low, "maximum": high}
