@@ -80,7 +80,8 @@ async def test_sockets_for_events_that_do_not_exist_leave_no_key(cluster: Cluste
         )
         assert 0 < c.redis.pttl("wr:{real}:conns") <= 60_000  # and even that one goes if nobody renews it
         assert c.stats("real")["connections"] == 1
-        assert lasting_keys() == before
+        # the real event's own keys may appear meanwhile (the promoter's rate bucket): no ghost leaves any
+        assert [key for key in lasting_keys() if key not in before and "{real}" not in key] == []
     finally:
         await close_all([live, *ghosts])
 
