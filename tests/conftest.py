@@ -10,11 +10,13 @@ import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from uuid import uuid4
 
 import pytest
 from redis.asyncio import Redis
 from support.cluster import Cluster
+from support.redis_cluster import RedisCluster, missing
 from support.redis_server import start_redis
 
 from waiting_room.promoter import Promoter
@@ -49,6 +51,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A real six-node Redis Cluster (3 primaries, 3 replicas), shared by the cluster tests.
+
+    Tests that kill a node wait for it to be healthy again before they end, so the next finds
+    three primaries with a replica each (which node is which may have changed)."""
+    why = missing()
+    if why is not None:
+        pytest.skip(f"no Redis Cluster: {why}")
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture
@@ -122,8 +138,8 @@ def cluster_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
     made: list[Cluster] = []
     request.node.wr_clusters = made
 
-    def make(webs: int = 1, promoters: int = 1, workers: int = 1) -> Cluster:
-        cluster = Cluster(tmp_path / f"cluster{len(made)}", webs, promoters, workers)
+    def make(webs: int = 1, promoters: int = 1, workers: int = 1, **options: Any) -> Cluster:
+        cluster = Cluster(tmp_path / f"cluster{len(made)}", webs, promoters, workers, **options)
         made.append(cluster)
         return cluster.start()
 

@@ -33,6 +33,7 @@ def test_every_variable_is_read() -> None:
             "WR_DATA_DIR": "/var/lib/wr",
             "WR_VERIFY_KEYS": "/etc/wr/old.pem, /etc/wr/older.pub.pem,",
             "WR_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,::1",
+            "WR_REDIS_MIN_REPLICAS": "1",
         }
     )
     assert settings == Settings(
@@ -45,7 +46,14 @@ def test_every_variable_is_read() -> None:
         data_dir=Path("/var/lib/wr"),
         verify_key_paths=(Path("/etc/wr/old.pem"), Path("/etc/wr/older.pub.pem")),
         trusted_proxies=("10.0.0.0/8", "192.168.1.7", "::1"),
+        min_replicas=1,
     )
+
+
+@pytest.mark.parametrize("replicas", ["-1", "one", "17", "1.5"])
+def test_a_bad_min_replicas_is_refused(replicas: str) -> None:
+    with pytest.raises(SettingsError, match="WR_REDIS_MIN_REPLICAS"):
+        Settings.from_env({"WR_REDIS_MIN_REPLICAS": replicas})
 
 
 @pytest.mark.parametrize(("value", "expected"), [("", ()), ("*", ("*",)), (" fd00::/8 ,", ("fd00::/8",))])

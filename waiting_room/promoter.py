@@ -16,18 +16,20 @@ import contextlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from waiting_room.core.eta import ObservedRate, rate_moved
 from waiting_room.core.health import REPORT_SECONDS, PromoterReport
 from waiting_room.core.states import EventStatus
 from waiting_room.store import keys
-from waiting_room.store.keys import Keyspace
+from waiting_room.store.channels import Channels
+from waiting_room.store.keys import EventKeys, Keyspace
+from waiting_room.store.redis_client import execute
 from waiting_room.store.scripts import PromoteArgs, Scripts, promote_reply
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class EventTrack:
     published_rate: float | None = None  # the observed rate the last published message was computed with
     published_at: float = 0.0
     sending_rate: float | None = None  # the observed rate of the tick under way
+    withheld: list[tuple[str, str]] = field(default_factory=list)  # (node, advance message) not yet confirmed
 
     def eta_stale(self, now: float) -> bool:
         """Whether to publish although nobody moved: the ETAs clients were told are off by a material share
@@ -81,6 +84,7 @@ class Promoter:
         self.scripts = scripts
         self.tick_ms = tick_ms
         self.owner = owner or f"promoter-{secrets.token_hex(6)}"
+        self.channels = Channels.for_client(redis, keyspace)
         self.tracks: dict[str, EventTrack] = {}
         self._slowest_tick = 0.0
         self._last_report = 0.0
@@ -96,31 +100,85 @@ class Promoter:
     async def tick(self) -> list[TickResult]:
         events = sorted(str(e) for e in await self.redis.smembers(self.keyspace.events))
         now = time.monotonic()
+        calls = [(self.keyspace.event(event), self._args(event, now)) for event in events]
+        if self.scripts.durability.enabled:
+            results = await self._durable_tick(events, calls, now)
+        else:
 
-        def build(pipe: Pipeline) -> None:
-            for event in events:
-                track = self.tracks.setdefault(event, EventTrack())
-                track.sending_rate = track.observed.per_minute
-                self.scripts.queue_promote(
-                    pipe,
-                    self.keyspace.event(event),
-                    PromoteArgs(
-                        owner=self.owner,
-                        lease_ms=lease_ms(self.tick_ms),
-                        tick_ms=self.tick_ms,
-                        observed_rate=track.observed.per_minute,
-                        channel=self.keyspace.bus,
-                        last_published="" if track.eta_stale(now) else track.last_published,
-                        batch=BATCH,
-                        keep_finished_ms=KEEP_FINISHED_MS,
-                    ),
-                )
+            def build(pipe: Pipeline) -> None:
+                for k, args in calls:
+                    self.scripts.queue_promote(pipe, k, args)
 
-        # errors come back per event: one event's failure must not stop the others
-        replies = await self.scripts.pipeline(self.redis, build, transaction=False, raise_on_error=False)
+            # errors come back per event: one event's failure must not stop the others
+            replies = await self.scripts.pipeline(self.redis, build, transaction=False, raise_on_error=False)
+            results = [self._apply(event, reply, now) for event, reply in zip(events, replies, strict=True)]
         for event in set(self.tracks) - set(events):
             del self.tracks[event]
-        return [self._apply(event, reply, now) for event, reply in zip(events, replies, strict=True)]
+        return results
+
+    def _args(self, event: str, now: float) -> PromoteArgs:
+        track = self.tracks.setdefault(event, EventTrack())
+        track.sending_rate = track.observed.per_minute
+        return PromoteArgs(
+            owner=self.owner,
+            lease_ms=lease_ms(self.tick_ms),
+            tick_ms=self.tick_ms,
+            observed_rate=track.observed.per_minute,
+            channel=self.channels.of(event),
+            last_published="" if track.eta_stale(now) else track.last_published,
+            batch=BATCH,
+            keep_finished_ms=KEEP_FINISHED_MS,
+            # with WR_REDIS_MIN_REPLICAS the promoter sends the message itself, once replicas hold the tick
+            publish="" if self.scripts.durability.enabled else self.channels.command(),
+        )
+
+    async def _durable_tick(
+        self, events: list[str], calls: list[tuple[EventKeys, PromoteArgs]], now: float
+    ) -> list[TickResult]:
+        """Each event's node runs its promotes, then WAIT; a tick's `advance` message goes out only
+        once replicas hold what it announces. Unconfirmed, the admissions stay written (they cannot
+        be taken back) but unannounced and unreported: their holders learn of them by reading Redis
+        (socket re-reads, status polls), or from the withheld message, sent when a later tick on
+        the same node is confirmed (replicas that hold a later write hold the earlier ones). A node
+        found short gets no writes at all until its replicas answer again."""
+        commands = [self.scripts.promote_command(k, args) for k, args in calls]
+        durability = self.scripts.durability
+        outcomes = await durability.send(commands)
+        forgotten = [i for i, o in enumerate(outcomes) if isinstance(o.reply, NoScriptError)]
+        if forgotten:  # a promoted replica or a restarted node: load the scripts, send those again
+            await self.scripts.load()
+            again = await durability.send([commands[i] for i in forgotten])
+            for i, outcome in zip(forgotten, again, strict=True):
+                outcomes[i] = outcome
+        results: list[TickResult] = []
+        due: list[tuple[str, str]] = []
+        for event, outcome in zip(events, outcomes, strict=True):
+            track = self.tracks[event]
+            raw = outcome.reply
+            if isinstance(raw, Exception):
+                track.withheld.clear()  # the node may have changed: what it held is unknown now
+                results.append(self._apply(event, raw, now))
+                continue
+            message = promote_reply(raw).message
+            if message:
+                track.withheld.append((outcome.node, message))
+            if outcome.confirmed:
+                due.extend((event, m) for node, m in track.withheld if node == outcome.node)
+                track.withheld.clear()
+                results.append(self._apply(event, raw, now))
+            else:
+                log.warning("%s: replicas did not confirm this tick in time; its admissions stay unannounced", event)
+                if int(raw[0]) == 1:
+                    raw = [*raw[:7], 0, *raw[8:]]  # not sent: the next tick says it again
+                results.append(replace(self._apply(event, raw, now), admitted=0))
+        if due:
+
+            def publish(pipe: Pipeline) -> None:
+                for event, message in due:
+                    self.channels.queue(pipe, event, message)
+
+            await execute(self.redis, publish, transaction=False)
+        return results
 
     def _apply(self, event: str, raw: Any, now: float) -> TickResult:
         track = self.tracks[event]

@@ -36,6 +36,7 @@ class Settings:
     # whose X-Forwarded-For names the client (per-client limits, logs); uvicorn's forwarded_allow_ips
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     templates_dir: Path | None = None  # a shop's templates, overriding the built-in ones by name
+    min_replicas: int = 0  # WAIT for this many replicas before acknowledging a join, admission or redemption
 
     @property
     def tick_seconds(self) -> float:
@@ -61,6 +62,9 @@ class Settings:
             raise SettingsError(f"WR_TICK_MS must be between 10 and 10000, got {tick_ms}")
         origins = env.get("WR_ALLOWED_ORIGINS", "")
         allowed = {o.strip().rstrip("/") for o in origins.split(",") if o.strip()} or {origin_of(public_url)}
+        replicas = env.get("WR_REDIS_MIN_REPLICAS", "0") or "0"
+        if not replicas.isdigit() or int(replicas) > 16:
+            raise SettingsError(f"WR_REDIS_MIN_REPLICAS must be an integer from 0 to 16, got {replicas!r}")
         key = env.get("WR_SIGNING_KEY")
         verify_keys = tuple(Path(p.strip()) for p in env.get("WR_VERIFY_KEYS", "").split(",") if p.strip())
         templates = env.get("WR_TEMPLATES_DIR") or None
@@ -78,6 +82,7 @@ class Settings:
             web_workers=parse_workers(env.get("WR_WEB_WORKERS") or "1", "WR_WEB_WORKERS"),
             trusted_proxies=trusted_proxies(env.get("WR_TRUSTED_PROXIES", "127.0.0.1")),
             templates_dir=Path(templates) if templates else None,
+            min_replicas=int(replicas),
         )
 
 

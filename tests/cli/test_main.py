@@ -27,7 +27,8 @@ def _env(**wr: str) -> dict[str, str]:
     ("role", "env", "says"),
     [
         ("web", {}, "WR_REDIS_URL is not set"),
-        ("web", {"WR_REDIS_URL": "redis+cluster://127.0.0.1:1"}, "not supported"),
+        ("web", {"WR_REDIS_URL": "redis+cluster://127.0.0.1"}, "needs host:port"),
+        ("promoter", {"WR_REDIS_MIN_REPLICAS": "two"}, "WR_REDIS_MIN_REPLICAS must be"),
         ("promoter", {"WR_REDIS_URL": "http://127.0.0.1:1"}, "WR_REDIS_URL must start with"),
         ("web", {"WR_REDIS_URL": "redis://127.0.0.1:1/0", "WR_SIGNING_KEY": "/nonexistent.pem"}, "cannot read"),
         ("promoter", {"WR_TICK_MS": "soon"}, "WR_TICK_MS must be an integer"),

@@ -22,6 +22,8 @@ import httpx
 import redis as redis_sync
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from redis.cluster import ClusterNode
+from redis.sentinel import Sentinel
 
 from waiting_room.store.embedded import EmbeddedRedis, free_port
 from waiting_room.store.keys import EventKeys
@@ -85,10 +87,22 @@ class Proc:
         return f"--- {self.name} ({state}) {self.log_path}:\n{tail}"
 
 
+def sync_client(url: str) -> redis_sync.Redis:
+    """A plain client for the tests' own reads, on a single node or a cluster."""
+    scheme, _, rest = url.partition("://")
+    hosts = [(h, int(p)) for h, _, p in (n.rpartition(":") for n in rest.partition("/")[0].split(","))]
+    if scheme == "redis+cluster":
+        nodes = [ClusterNode(h, p) for h, p in hosts]
+        return redis_sync.RedisCluster(startup_nodes=nodes, decode_responses=True)  # type: ignore[return-value]
+    if scheme == "redis+sentinel":
+        return Sentinel(hosts).master_for(rest.partition("/")[2] or "mymaster", decode_responses=True)
+    return redis_sync.Redis.from_url(url, decode_responses=True)
+
+
 @contextlib.contextmanager
-def running(root: Path, webs: int = 1, promoters: int = 1, workers: int = 1) -> Iterator[Cluster]:
+def running(root: Path, webs: int = 1, promoters: int = 1, workers: int = 1, **options: Any) -> Iterator[Cluster]:
     """A started cluster, closed (every process stopped) on the way out."""
-    cluster = Cluster(root, webs, promoters, workers)
+    cluster = Cluster(root, webs, promoters, workers, **options)
     try:
         yield cluster.start()
     finally:
@@ -96,12 +110,24 @@ def running(root: Path, webs: int = 1, promoters: int = 1, workers: int = 1) -> 
 
 
 class Cluster:
-    def __init__(self, root: Path, webs: int = 1, promoters: int = 1, workers: int = 1) -> None:
+    """`redis_url`: use that Redis (a Redis Cluster, say) instead of starting a private one;
+    `env`: more WR_* settings for every process."""
+
+    def __init__(
+        self,
+        root: Path,
+        webs: int = 1,
+        promoters: int = 1,
+        workers: int = 1,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.want = (webs, promoters)
         self.workers = workers  # processes behind each web's port (`web --workers N`)
-        self.redis_server: EmbeddedRedis = start_redis(root / "redis")
+        self.redis_server: EmbeddedRedis | None = None if redis_url else start_redis(root / "redis")
+        redis_url = redis_url or self.redis_server.url  # type: ignore[union-attr]
         self.key_path = root / "signing-key.pem"
         self.key = write_ed25519_key(self.key_path)
         self.admin_token = secrets.token_urlsafe(24)
@@ -109,7 +135,7 @@ class Cluster:
         self.public_url = f"http://127.0.0.1:{self.ports[0]}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WR_")},
-            "WR_REDIS_URL": self.redis_server.url,
+            "WR_REDIS_URL": redis_url,
             "WR_SIGNING_KEY": str(self.key_path),
             "WR_ADMIN_TOKEN": self.admin_token,
             "WR_TICK_MS": str(TICK_MS),
@@ -117,6 +143,7 @@ class Cluster:
             "WR_ALLOWED_ORIGINS": self.public_url,
             "WR_DATA_DIR": str(root / "data"),
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         self.webs: list[Proc | None] = [None] * webs
         self.promoters: list[Proc] = []
@@ -126,7 +153,7 @@ class Cluster:
         )
         self.admin = httpx.Client(trust_env=False, timeout=10, headers={"Authorization": f"Bearer {self.admin_token}"})
         self._clients = [self.http, self.admin]
-        self.redis = redis_sync.Redis.from_url(self.redis_server.url, decode_responses=True)
+        self.redis: redis_sync.Redis = sync_client(redis_url)
 
     # --- processes ---------------------------------------------------------
 
@@ -194,7 +221,8 @@ class Cluster:
             if proc is not None:
                 proc.stop()
         self.redis.close()
-        self.redis_server.stop()
+        if self.redis_server is not None:
+            self.redis_server.stop()
 
     # --- HTTP --------------------------------------------------------------
 

@@ -56,7 +56,7 @@ async def _promote(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await Promoter(redis, Scripts.register(redis), settings.tick_ms).run(stop)
+        await Promoter(redis, Scripts.register(redis, settings.min_replicas), settings.tick_ms).run(stop)
     finally:
         await redis.aclose()
 

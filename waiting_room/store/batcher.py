@@ -84,7 +84,8 @@ class Batcher:
             self.round_trips += 1
             async with self.redis.pipeline(transaction=False) as pipe:
                 for script, keys, args, _ in batch:
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                    # a plain command: a cluster pipeline routes it by its keys (it refuses pipe.evalsha)
+                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 replies: list[Any] = await pipe.execute(raise_on_error=False)
             if attempt == 2 or not any(isinstance(r, NoScriptError) for r in replies):
                 break

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from waiting_room.core import messages
 from waiting_room.core.event_settings import EventSettings, InvalidSettings, validate
@@ -14,7 +15,9 @@ from waiting_room.core.health import PromoterReport, live_reports
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import SHUFFLE_RANGE
 from waiting_room.store import keys
+from waiting_room.store.channels import Channels
 from waiting_room.store.keys import Keyspace
+from waiting_room.store.redis_client import execute
 
 CONNECTION_REPORT_MAX_AGE_MS = 5000
 
@@ -23,6 +26,7 @@ class Events:
     def __init__(self, redis: Redis, keyspace: Keyspace = keys.DEFAULT) -> None:
         self.redis = redis
         self.keyspace = keyspace
+        self.channels = Channels.for_client(redis, keyspace)
 
     async def ids(self) -> list[str]:
         return sorted(str(e) for e in await self.redis.smembers(self.keyspace.events))
@@ -47,13 +51,17 @@ class Events:
             raise InvalidSettings(
                 "opens_at", "cannot move into the future while people wait in the open line; pause the event instead"
             )
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # the event list lives on a slot of its own (a cluster cannot MULTI across slots): listed
+        # first, so a crash in between leaves an event without settings (skipped), never one unlisted
+        await self.redis.sadd(self.keyspace.events, event)
+
+        def build(pipe: Pipeline) -> None:
             pipe.delete(k.settings)
             pipe.hset(k.settings, mapping=dict(settings.to_redis()))  # type: ignore[arg-type]
-            pipe.sadd(self.keyspace.events, event)
             if current is None or current.status != settings.status:
-                pipe.publish(self.keyspace.bus, messages.StateChange(event, settings.status).encode())
-            await pipe.execute()
+                self.channels.queue(pipe, event, messages.StateChange(event, settings.status).encode())
+
+        await execute(self.redis, build)
         return settings, current is None
 
     async def set_status(self, event: str, status: EventStatus) -> EventSettings | None:
@@ -67,11 +75,16 @@ class Events:
         notice = messages.Notice(event, secrets.token_urlsafe(8), level, text, round(time.time(), 3))
         body = notice.client_message()
         key = self.keyspace.event(event).notice if event else self.keyspace.global_notice
-        async with self.redis.pipeline(transaction=True) as pipe:
+
+        def build(pipe: Pipeline) -> None:
             pipe.delete(key)
             pipe.hset(key, mapping={k: str(v) for k, v in body.items()})
-            pipe.publish(self.keyspace.bus, notice.encode())
-            await pipe.execute()
+            if event:
+                self.channels.queue(pipe, event, notice.encode())
+
+        await execute(self.redis, build)
+        if not event:  # its own slot: published apart (on a cluster, to every node)
+            await self.channels.publish_global(self.redis, notice.encode())
         return {k: v for k, v in body.items() if k != "type"}
 
     async def overview(self) -> list[dict[str, Any]]:
@@ -96,14 +109,16 @@ class Events:
 
     async def stats(self, event: str) -> dict[str, Any] | None:
         k = self.keyspace.event(event)
-        async with self.redis.pipeline(transaction=True) as pipe:
+
+        def build(pipe: Pipeline) -> None:
             pipe.hgetall(k.settings)
             pipe.zcard(k.line)
             pipe.zcard(k.pending)
             pipe.zcard(k.active)
             pipe.hgetall(k.stats)
             pipe.hgetall(k.conns)
-            settings_raw, waiting, pending, active, counters, conns = await pipe.execute()
+
+        settings_raw, waiting, pending, active, counters, conns = await execute(self.redis, build)
         if not settings_raw:
             return None
         settings = EventSettings.from_redis(event, settings_raw)

@@ -28,7 +28,7 @@ class Keyspace:
 
     @property
     def bus(self) -> str:
-        """the one pub/sub channel every web process subscribes to."""
+        """pub/sub channel every web process subscribes to (on a cluster: global notices only)."""
         return f"{self.prefix}:bus"
 
     @property
@@ -141,6 +141,11 @@ class EventKeys:
         """string: the ticket a redeemed session belongs to, named by the session cookie's secret;
         expires with the session."""
         return self._key(f"session:{secret}")
+
+    @property
+    def bus(self) -> str:
+        """shard channel (Redis Cluster): this event's bus messages, on the shard that owns the event."""
+        return self._key("bus")
 
     @property
     def conns(self) -> str:

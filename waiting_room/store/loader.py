@@ -22,6 +22,7 @@ from waiting_room.core.standing import EventSnapshot, redis_ms, standing
 from waiting_room.core.tickets import TicketRecord
 from waiting_room.store import keys
 from waiting_room.store.keys import Keyspace
+from waiting_room.store.redis_client import execute
 from waiting_room.store.scripts import Scripts
 
 # Reports are renewed every tick while a process has sockets for the event; a process that dies
@@ -42,19 +43,22 @@ class RedisLoader:
 
         `arriving`: new sockets, which also get the latest live notice (of the event or of all)."""
         k = self.keyspace.event(event)
+        # the global notice sits on its own slot: read apart from the event's MULTI
+        global_notice: dict[str, str] = (
+            await self.redis.hgetall(self.keyspace.global_notice) if arriving else {}  # type: ignore[assignment]
+        )
 
         def build(pipe: Pipeline) -> None:
             pipe.hgetall(k.settings)
             pipe.hmget(k.stats, "served_total", "observed_rate")
             pipe.zcard(k.line)
-            pipe.time()
+            self.scripts.queue_clock(pipe, k.settings)
             for ticket in tickets:
                 pipe.hget(k.tickets, ticket)
                 pipe.zrank(k.line, ticket)
             self.scripts.queue_touch(pipe, k, tickets)
             if arriving:
                 pipe.hgetall(k.notice)
-                pipe.hgetall(self.keyspace.global_notice)
 
         replies = iter(await self.scripts.pipeline(self.redis, build, transaction=True))
         settings_raw, (served, observed), waiting, time_reply = (next(replies) for _ in range(4))
@@ -66,7 +70,7 @@ class RedisLoader:
             raw, rank = next(replies), next(replies)
             standings[ticket] = None if raw is None else standing(TicketRecord.decode(raw), rank, decide_with, now_ms)
         next(replies)  # touch
-        notice = messages.latest_notice(next(replies), next(replies)) if arriving else None
+        notice = messages.latest_notice(next(replies), global_notice) if arriving else None
         return EventSnapshot(
             settings=settings,
             served=int(served or 0),
@@ -95,7 +99,9 @@ class RedisLoader:
 
     async def forget(self, process: str, events: Iterable[str]) -> None:
         """A stopping process takes its socket counts with it."""
-        async with self.redis.pipeline(transaction=False) as pipe:
+
+        def build(pipe: Pipeline) -> None:
             for event in events:
                 pipe.hdel(self.keyspace.event(event).conns, process)
-            await pipe.execute()
+
+        await execute(self.redis, build, transaction=False)

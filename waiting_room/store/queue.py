@@ -201,7 +201,7 @@ class Queue:
             pipe.zcard(k.line)
             pipe.hmget(k.stats, "served_total", "observed_rate")
             pipe.hgetall(k.settings)
-            pipe.time()
+            self.scripts.queue_clock(pipe, k.settings)
             if touch:
                 self.scripts.queue_touch(pipe, k, [ticket])
 
@@ -266,10 +266,12 @@ class Queue:
         ticket = await self.redis.get(k.session(secret))
         if ticket is None:
             return None
-        async with self.redis.pipeline(transaction=True) as pipe:
+
+        def build(pipe: Pipeline) -> None:
             pipe.zscore(k.active, ticket)
-            pipe.time()
-            score, time_reply = await pipe.execute()
+            self.scripts.queue_clock(pipe, k.active)
+
+        score, time_reply = await self.scripts.pipeline(self.redis, build, transaction=True)
         if score is None or score <= redis_ms(time_reply):
             return None  # released (perhaps by its token) or over
         return Session(cookie, str(ticket), float(score) / 1000)

@@ -29,9 +29,11 @@ from waiting_room.core.proof import Proof
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import SHUFFLE_RANGE, Admission
 from waiting_room.store.batcher import Batcher
+from waiting_room.store.durable import Command, Durability
 from waiting_room.store.keys import EventKeys
+from waiting_room.store.redis_client import execute
 
-NAMES = ("join", "promote", "redeem", "release", "touch")
+NAMES = ("clock", "join", "promote", "redeem", "release", "touch")
 
 
 def source(name: str) -> str:
@@ -115,6 +117,7 @@ class PromoteArgs:
     last_published: str  # "served:waiting" of the last message published, to skip unchanged ticks
     batch: int  # most tickets expired / removed / trimmed per tick
     keep_finished_ms: int
+    publish: str = "PUBLISH"  # the command that sends it ("SPUBLISH" on a cluster); "" to only return it
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,10 @@ class Promoted:
     status: EventStatus = EventStatus.OPEN
     rate_per_minute: float = 0.0
     opens_at: float | None = None
-    published: bool = False
+    published: bool = False  # an `advance` message was due (sent, unless the promoter sends it itself)
     pre_open: bool = False
     fast: int = 0  # admitted by join.lua's fast lane since the last tick (they spent the same rate)
+    message: str = ""  # the `advance` message that was due, or ""
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ def _join_reply(reply: list[Any]) -> JoinReply:
 def promote_reply(reply: list[Any]) -> Promoted:
     if int(reply[0]) == 0:
         return Promoted(leading=False)
-    _, admitted, served, waiting, status, rate, opens_at, published, pre_open, fast = reply
+    _, admitted, served, waiting, status, rate, opens_at, published, pre_open, fast, message = reply
     return Promoted(
         leading=True,
         admitted=int(admitted),
@@ -187,6 +191,7 @@ def promote_reply(reply: list[Any]) -> Promoted:
         published=bool(int(published)),
         pre_open=bool(int(pre_open)),
         fast=int(fast),
+        message=str(message),
     )
 
 
@@ -201,14 +206,24 @@ def _redeem_reply(reply: list[Any]) -> Redeemed:
 
 
 class Scripts:
-    def __init__(self, redis: Redis) -> None:
+    """`min_replicas`: joins and redemptions are acknowledged only once that many replicas hold
+    them (store/durable.py); the promoter applies the same to its ticks."""
+
+    def __init__(self, redis: Redis, min_replicas: int = 0) -> None:
         self._redis = redis
         self._scripts: dict[str, AsyncScript] = {name: redis.register_script(source(name)) for name in NAMES}
         self.joins = Batcher(redis)  # joins arriving together share a round trip
+        self.durability = Durability(redis, min_replicas)
 
     @classmethod
-    def register(cls, redis: Redis) -> Scripts:
-        return cls(redis)
+    def register(cls, redis: Redis, min_replicas: int = 0) -> Scripts:
+        return cls(redis, min_replicas)
+
+    async def _write(self, name: str, keys: list[str], args: list[Any], *, precheck: bool = False) -> Any:
+        """A write, acknowledged once WR_REDIS_MIN_REPLICAS replicas hold it (see `durable`)."""
+        if not self.durability.enabled:
+            return await self._scripts[name](keys, args)
+        return await self.durability.script(self._scripts[name], keys, args, precheck=precheck)
 
     @property
     def redis(self) -> Redis:
@@ -232,46 +247,72 @@ class Scripts:
         `client` is the caller's address for the event's per-client controls; `proof` a proof of work
         the web process already checked (core.proof), spent here if the event wants one; `tick_ms` the
         promoter's tick, which sizes the rate's bucket the fast lane spends from."""
+        keys, argv = self._join_call(k, ticket, uid, shuffle, replace, jti, client, proof, tick_ms)
+        if self.durability.enabled:  # each join waits for its replicas (see `durable`)
+            return _join_reply(await self.durability.script(self._scripts["join"], keys, argv, precheck=False))
+        return _join_reply(await self.joins.call(self._scripts["join"], keys, argv))
+
+    def queue_join(
+        self, pipe: Pipeline, k: EventKeys, *, ticket: str, uid: str, shuffle: int, jti: str, tick_ms: int
+    ) -> None:
+        """A plain join (no replacement, proof or client controls) in a pipeline: for bulk loads (bench)."""
+        self._queue(pipe, "join", *self._join_call(k, ticket, uid, shuffle, "", jti, "bulk", None, tick_ms))
+
+    @staticmethod
+    def _join_call(
+        k: EventKeys,
+        ticket: str,
+        uid: str,
+        shuffle: int,
+        replace: str,
+        jti: str,
+        client: str,
+        proof: Proof | None,
+        tick_ms: int,
+    ) -> tuple[list[str], list[str | int]]:
         proved = [proof.difficulty, proof.expires_at * 1000] if proof else [0, 0]
-        reply = await self.joins.call(
-            self._scripts["join"],
-            [
-                k.settings,
-                k.seq,
-                k.line,
-                k.tickets,
-                k.uids,
-                k.stats,
-                k.seen,
-                k.client_joins(client),
-                k.client_waiting(client),
-                k.proof(proof.salt if proof else "-"),
-                k.pending,
-                k.active,
-                k.bucket,
-            ],
-            [ticket, uid, shuffle, replace, jti, SHUFFLE_RANGE, *proved, tick_ms],
-        )
-        return _join_reply(reply)
+        keys = [
+            k.settings,
+            k.seq,
+            k.line,
+            k.tickets,
+            k.uids,
+            k.stats,
+            k.seen,
+            k.client_joins(client),
+            k.client_waiting(client),
+            k.proof(proof.salt if proof else "-"),
+            k.pending,
+            k.active,
+            k.bucket,
+        ]
+        return keys, [ticket, uid, shuffle, replace, jti, SHUFFLE_RANGE, *proved, tick_ms]
 
     def queue_promote(self, pipe: Pipeline, k: EventKeys, args: PromoteArgs) -> None:
         """Add one event's tick to `pipe`; read its reply with `promote_reply`."""
+        self._queue(pipe, "promote", *self._promote_call(k, args))
+
+    def promote_command(self, k: EventKeys, args: PromoteArgs) -> Command:
+        """One event's tick as a command for `Durability.send` (which WAITs on the node that ran it)."""
+        keys, argv = self._promote_call(k, args)
+        return Command(k.settings, ("EVALSHA", self._scripts["promote"].sha, len(keys), *keys, *argv))
+
+    @staticmethod
+    def _promote_call(k: EventKeys, args: PromoteArgs) -> tuple[list[str], list[str | int]]:
         observed = "" if args.observed_rate is None else f"{args.observed_rate:.3f}"
-        self._queue(
-            pipe,
-            "promote",
-            [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids, k.bucket],
-            [
-                args.owner,
-                args.lease_ms,
-                args.tick_ms,
-                observed,
-                args.channel,
-                args.last_published,
-                args.batch,
-                args.keep_finished_ms,
-            ],
-        )
+        keys = [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids, k.bucket]
+        argv: list[str | int] = [
+            args.owner,
+            args.lease_ms,
+            args.tick_ms,
+            observed,
+            args.channel,
+            args.last_published,
+            args.batch,
+            args.keep_finished_ms,
+            args.publish,
+        ]
+        return keys, argv
 
     async def promote(self, k: EventKeys, args: PromoteArgs) -> Promoted:
         """One event's tick on its own (the promoter pipelines them with `queue_promote`)."""
@@ -280,8 +321,12 @@ class Scripts:
 
     async def redeem(self, k: EventKeys, ticket: str, jti: str, session_secret: str) -> Redeemed:
         """Redeem once and open the session that `session_secret` (the cookie's secret) names."""
-        reply = await self._scripts["redeem"](
-            [k.tickets, k.pending, k.active, k.stats, k.settings, k.done, k.session(session_secret)], [ticket, jti]
+        # checked first: a redemption refused for want of replicas must not have spent the token
+        reply = await self._write(
+            "redeem",
+            [k.tickets, k.pending, k.active, k.stats, k.settings, k.done, k.session(session_secret)],
+            [ticket, jti],
+            precheck=True,
         )
         return _redeem_reply(reply)
 
@@ -300,11 +345,16 @@ class Scripts:
     def queue_touch(self, pipe: Pipeline, k: EventKeys, tickets: Sequence[str]) -> None:
         self._queue(pipe, "touch", [k.seen], tickets)
 
+    def queue_clock(self, pipe: Pipeline, key: str) -> None:
+        """Redis time inside a MULTI on `key`'s slot (a cluster refuses a keyless TIME there)."""
+        self._queue(pipe, "clock", [key], [])
+
     # --- pipelines --------------------------------------------------------------
 
     def _queue(self, pipe: Pipeline, name: str, keys: Sequence[str], args: Sequence[str | int | float]) -> None:
         """A bare EVALSHA (no SCRIPT EXISTS first); run the pipeline with `pipeline()`."""
-        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+        # sent as a plain command: a cluster pipeline routes it by its keys (it refuses pipe.evalsha)
+        pipe.execute_command("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
 
     async def load(self) -> None:
         for script in self._scripts.values():
@@ -318,12 +368,10 @@ class Scripts:
         Running it again is safe where it is used: after a restart every EVALSHA of the pipeline failed
         alike, and the other commands are reads, idempotent marks and `claim` messages."""
         for attempt in (1, 2):
-            async with redis.pipeline(transaction=transaction) as pipe:
-                build(pipe)
-                try:
-                    replies: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
-                except NoScriptError:
-                    replies = [NoScriptError()]
+            try:
+                replies = await execute(redis, build, transaction=transaction, raise_on_error=raise_on_error)
+            except NoScriptError:
+                replies = [NoScriptError()]
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
                 await self.load()
                 continue

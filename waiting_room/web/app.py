@@ -26,8 +26,9 @@ from waiting_room.store.bus import RedisBus
 from waiting_room.store.events import Events
 from waiting_room.store.loader import RedisLoader
 from waiting_room.store.queue import Queue
-from waiting_room.store.redis_client import check_url, connect, retry_policy
+from waiting_room.store.redis_client import check_url, connect, is_cluster, retry_policy
 from waiting_room.store.scripts import Scripts
+from waiting_room.store.sharded_pubsub import ShardedBus
 from waiting_room.web import admin, admin_stream, openapi, pages, paths, public, ws
 from waiting_room.web.errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from waiting_room.web.hub import Hub
@@ -80,9 +81,10 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = connect(redis_url)
         bus_redis = connect(redis_url, socket_timeout=None, retry=retry_policy(0))
-        scripts = Scripts.register(redis)
+        scripts = Scripts.register(redis, settings.min_replicas)
         queue = Queue(redis, scripts, settings.public_url, tick_ms=settings.tick_ms)
-        hub = Hub(RedisLoader(redis, scripts), RedisBus(redis, bus_redis), signer, settings.tick_seconds)
+        bus = ShardedBus(redis, bus_redis) if is_cluster(redis) else RedisBus(redis, bus_redis)
+        hub = Hub(RedisLoader(redis, scripts), bus, signer, settings.tick_seconds)
         templates = templates_for(settings)
         limiter = RateLimiter(public.JOINS_PER_SECOND, public.JOIN_BURST)
         state = WebState(settings, redis, queue, Events(redis), signer, hub, templates, Metrics(hub), limiter)

@@ -18,14 +18,18 @@
 -- ARGV[2] lease_ms   lease length
 -- ARGV[3] tick_ms    the promoter's tick: the bucket holds one tick's share of the rate plus one ticket
 -- ARGV[4] observed   observed admission rate per minute, or "" to keep the stored one
--- ARGV[5] channel    pub/sub channel for the advance message
+-- ARGV[5] channel    pub/sub channel for the advance message (a shard channel of this event on a cluster)
 -- ARGV[6] last       "served:waiting" of the last message published, to skip unchanged ticks
 -- ARGV[7] batch      most tickets expired / removed / trimmed per tick
 -- ARGV[8] keep_ms    how long a finished ticket's record is kept
+-- ARGV[9] publish    "PUBLISH" or "SPUBLISH" to send the advance message now; "" to only return it
+--                    (the promoter sends it once replicas hold the tick, see store/durable.py)
 --
 -- Returns {0} if another promoter leads, else
 --   {1, admitted, served_total, waiting, status, rate_per_minute, opens_at, published(0|1), pre_open(0|1),
---    fast (admitted by join.lua's fast lane since the last tick)}
+--    fast (admitted by join.lua's fast lane since the last tick), message}
+--   where published says an advance message was due (sent, or returned to be sent) and message is it
+--   ("" when none was due)
 --
 -- The rate is a token bucket in Redis, so the promoter and the fast lane spend one budget.
 -- It fills at rate_per_minute on Redis time and holds at most one tick's share (at least
@@ -158,12 +162,14 @@ if #old > 0 then redis.call("ZREM", KEYS[9], unpack(old)) end
 
 local waiting = redis.call("ZCARD", KEYS[2])
 local published = 0
+local message = ""
 if #admitted > 0 or #removed > 0 or #expired > 0 or ARGV[6] ~= served .. ":" .. waiting then
   local observed = tonumber(redis.call("HGET", KEYS[6], "observed_rate") or "0")
-  redis.call("PUBLISH", ARGV[5], cjson.encode({
+  message = cjson.encode({
     type = "advance", event = event, served = served, waiting = waiting, status = status,
     observed_rate = observed, admitted = admitted, removed = removed, expired = expired, at = now,
-  }))
+  })
+  if ARGV[9] ~= "" then redis.call(ARGV[9], ARGV[5], message) end
   published = 1
 end
-return {1, #admitted, served, waiting, status, rate, s[6] or "", published, pre_open and 1 or 0, fast}
+return {1, #admitted, served, waiting, status, rate, s[6] or "", published, pre_open and 1 or 0, fast, message}
