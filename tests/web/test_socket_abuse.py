@@ -79,7 +79,8 @@ async def test_sockets_for_events_that_do_not_exist_leave_no_key(cluster: Cluste
             lambda: f"only the real event's count: {len(conns_keys())} keys",
         )
         assert 0 < c.redis.pttl("wr:{real}:conns") <= 60_000  # and even that one goes if nobody renews it
-        assert c.stats("real")["connections"] == 1
+        # (its count is renewed once the hub is through the ghosts' rooms, each dropped after one pass)
+        await until(lambda: c.stats("real")["connections"] == 1, "the real socket counted")
         assert lasting_keys() == before
     finally:
         await close_all([live, *ghosts])
