@@ -230,3 +230,31 @@ async def test_sockets_opened_at_once_for_one_ticket_leave_exactly_the_newest(wo
         alive = [s for s in sockets if s.close_code is None]
         assert len(alive) == 1, [s.close_code for s in sockets]
         assert {s.close_code for s in sockets if s is not alive[0]} <= {CloseCode.REPLACED}
+
+
+async def test_a_later_socket_in_one_process_wins_however_the_store_clock_reads(world: World) -> None:
+    """A socket reconnecting in the same process, read in the same millisecond of the store's clock, or
+    after that clock stepped back (a failover to a replica whose clock is behind), while the older
+    socket's claim is still on its way back over the bus: the later socket is the newer one."""
+    hub = await world.harness.hub()
+    held: list[messages.BusMessage] = []
+    deliver = world.broker.publish
+    world.broker.publish = held.append  # type: ignore[method-assign]  # the bus is slow: held until released
+
+    def release() -> None:
+        for message in held:
+            deliver(message)
+        held.clear()
+
+    for step_ms in [0] * 10 + [-5] * 10:
+        [ticket] = world.waiting(1)
+        first, _ = await world.harness.connect(hub, ticket)
+        world.loader.now_ms += step_ms - 1  # the next read is in the same millisecond, or earlier
+        connecting = asyncio.create_task(world.harness.connect(hub, ticket))
+        await until(lambda: first.close_code is not None, "the older socket replaced in its process")  # noqa: B023
+        release()  # the older socket's claim comes back now
+        second, _ = await connecting
+        release()
+        await until(lambda: bool(second.positions()) or second.close_code is not None, "the newer one read")  # noqa: B023
+        await asyncio.sleep(0.05)  # any claim still in flight would land by now
+        assert (first.close_code, second.close_code) == (CloseCode.REPLACED, None), step_ms

@@ -61,8 +61,9 @@ async def test_sockets_for_events_that_do_not_exist_leave_no_key(cluster: Cluste
     await live.wait_for("position")
 
     def lasting_keys() -> list[str]:
-        """Keys that never expire, whatever their name."""
-        return sorted(k for k in c.redis.scan_iter("*", count=1000) if c.redis.pttl(k) == -1)
+        """Keys that never expire, whatever their name, but the real event's (its line moves meanwhile)."""
+        found = c.redis.scan_iter("*", count=1000)
+        return sorted(k for k in found if not k.startswith("wr:{real}:") and c.redis.pttl(k) == -1)
 
     before = lasting_keys()
     ghosts = [c.ws(f"ghost-{i}.{'A' * 24}") for i in range(GHOSTS)]
@@ -79,7 +80,8 @@ async def test_sockets_for_events_that_do_not_exist_leave_no_key(cluster: Cluste
             lambda: f"only the real event's count: {len(conns_keys())} keys",
         )
         assert 0 < c.redis.pttl("wr:{real}:conns") <= 60_000  # and even that one goes if nobody renews it
-        assert c.stats("real")["connections"] == 1
+        # (its count is renewed once the hub is through the ghosts' rooms, each dropped after one pass)
+        await until(lambda: c.stats("real")["connections"] == 1, "the real socket counted")
         # the real event's own keys may appear meanwhile (the promoter's rate bucket): no ghost leaves any
         assert [key for key in lasting_keys() if key not in before and "{real}" not in key] == []
     finally:

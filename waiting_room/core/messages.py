@@ -149,7 +149,9 @@ class Notice:
 class Claim:
     """A socket for `ticket` opened somewhere: any older socket of that ticket is replaced (4001).
 
-    Older by `order`: the Redis time of the transaction that loaded the socket, then the socket id.
+    Older by `order`: the Redis time of the transaction that loaded the socket (a process's claims
+    never go back in time, nor repeat a millisecond: a later socket there is the newer), then the
+    socket id.
     Every process compares the same pairs, so of sockets opened at the same instant, in one process
     or many, exactly one — the last — survives, whatever order the claims arrive in."""
 

@@ -91,6 +91,7 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         self.stats = HubStats()
         self._clock_offset = 0.0  # Redis's clock minus ours, as last read
+        self._claimed_ms = 0  # the time of this process's last claims (see messages.Claim)
         self._tasks: list[asyncio.Task[None]] = []
         self._arrivals: deque[tuple[Conn, asyncio.Future[None]]] = deque()
         self._arrived = asyncio.Event()
@@ -197,7 +198,10 @@ class Hub:
             if room is not None:
                 self._apply(room, group, snapshot)
             if arriving:
-                await self.bus.publish(self._claim(group, snapshot.now_ms))
+                # later than this process's last claim, even in the same millisecond or if Redis's clock
+                # stepped back (a failover): a socket that connects later here is always the newer
+                self._claimed_ms = max(snapshot.now_ms, self._claimed_ms + 1)
+                await self.bus.publish(self._claim(group, self._claimed_ms))
 
     @staticmethod
     def _claim(group: list[Conn], now_ms: int) -> list[BusMessage]:
