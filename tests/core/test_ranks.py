@@ -1,4 +1,4 @@
-"""Rank arithmetic against a simulated line: the pushed position is honest."""
+"""Rank arithmetic against a simulated line: exact when no change is missed, never below the truth."""
 
 from __future__ import annotations
 
@@ -7,51 +7,86 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from waiting_room.core.ranks import PositionTracker, estimate
+from waiting_room.core.ranks import LOG_SIZE, LineChange, LineLog, PositionTracker, order
 
 
 @pytest.mark.parametrize(
-    ("rank", "served_at_rank", "served_now", "expected"),
+    ("rank", "score", "popped", "gone", "expected"),
     [
-        (0, 0, 0, 1),
-        (9, 0, 0, 10),
-        (9, 100, 104, 6),
-        (9, 100, 109, 1),
-        (9, 100, 500, 1),  # admissions beyond the rank never give a position below 1
-        (9, 100, 90, 10),  # a served count older than the read does not raise the estimate
+        (9, 100, 0, (), 9),
+        (9, 100, 4, (), 5),
+        (9, 100, 0, (50, 99), 7),  # two removed ahead
+        (9, 100, 0, (101, 500), 9),  # removed behind: no change
+        (9, 100, 2, (10, 200), 6),
+        (3, 100, 10, (), 0),  # never below the head
     ],
 )
-def test_estimate(rank: int, served_at_rank: int, served_now: int, expected: int) -> None:
-    assert estimate(rank, served_at_rank, served_now) == expected
+def test_rank_after_a_change(rank: int, score: int, popped: int, gone: tuple[int, ...], expected: int) -> None:
+    assert LineChange.of(1, popped, gone).rank_after(rank, score) == expected
+
+
+def test_a_change_reads_the_advance_message_and_its_scores_in_any_spelling() -> None:
+    change = LineChange.from_advance({"seq": 7, "popped": 2, "gone": ["1099511627790", 5.0, 1099511627778]})
+    assert change == LineChange(7, 2, (5, 1099511627778, 1099511627790))
+    assert LineChange.from_advance({"seq": 3, "gone": {}}) == LineChange(3)  # Lua's empty table
+    assert LineChange.from_advance({"served": 1}) is None
+    assert order("1.099511627777e+12") == 1099511627777
 
 
 def test_tracker_without_a_rank_has_no_position() -> None:
     tracker = PositionTracker()
-    assert tracker.position(5) is None
-    assert tracker.take(5) is None
-    assert tracker.sent is None
+    tracker.apply(LineChange(1, popped=3))
+    assert tracker.position() is None and tracker.take() is None and tracker.seq == 1
 
 
-def test_take_returns_none_while_unchanged() -> None:
+def test_a_change_is_applied_once_and_never_one_older_than_the_read() -> None:
     tracker = PositionTracker()
-    tracker.observe(rank=4, served=10)
-    assert tracker.take(10) == 5
-    assert tracker.take(10) is None
-    tracker.observe(rank=4, served=10)
-    assert tracker.take(10) is None
-    assert tracker.take(12) == 3
-    assert tracker.take(12) is None
+    tracker.observe(rank=9, score=100, seq=5)
+    tracker.apply(LineChange(5, popped=3))  # already in the read
+    assert tracker.take() == 10
+    tracker.apply(LineChange(6, popped=3))
+    tracker.apply(LineChange(6, popped=3))  # heard twice
+    assert tracker.take() == 7
+    assert tracker.take() is None
 
 
-def test_exact_read_can_lower_but_never_raise_the_pushed_value() -> None:
+def test_a_fresh_read_can_lower_but_never_raise_the_pushed_value() -> None:
     tracker = PositionTracker()
-    tracker.observe(rank=9, served=0)
-    assert tracker.take(0) == 10
-    tracker.observe(rank=3, served=0)  # six ahead left without admission
-    assert tracker.take(0) == 4
-    tracker.observe(rank=7, served=0)  # a stale read arriving late
-    assert tracker.position(0) == 4
-    assert tracker.take(0) is None
+    tracker.observe(rank=9, score=100, seq=1)
+    assert tracker.take() == 10
+    tracker.observe(rank=3, score=100, seq=2)
+    assert tracker.take() == 4
+    tracker.observe(rank=7, score=100, seq=3)  # cannot happen with a real line; still never pushed up
+    assert tracker.position() == 4 and tracker.take() is None
+
+
+def test_the_log_catches_up_a_read_that_crossed_messages_and_reports_gaps() -> None:
+    log = LineLog()
+    assert log.add(LineChange(11, popped=1))
+    assert log.add(LineChange(12, popped=2))
+    assert not log.add(LineChange(12, popped=2)), "old news"
+    early = PositionTracker()
+    early.observe(rank=20, score=100, seq=10)  # the read was answered before 11 and 12 were published
+    assert log.catch_up(early) and early.rank == 17 and early.seq == 12
+    late = PositionTracker()
+    late.observe(rank=20, score=100, seq=12)
+    assert log.catch_up(late) and late.rank == 20
+    missed = PositionTracker()
+    missed.observe(rank=20, score=100, seq=8)  # 9 and 10 never heard
+    assert not log.catch_up(missed)
+    assert missed.rank == 17, "what was heard still applies (it only removes tickets ahead)"
+    assert log.add(LineChange(14, popped=1))  # 13 lost on the way
+    assert not log.catch_up(early) and early.rank == 16
+
+
+def test_the_log_is_bounded() -> None:
+    log = LineLog()
+    for seq in range(1, LOG_SIZE * 2):
+        log.add(LineChange(seq, popped=1))
+    assert len(log.changes) == LOG_SIZE and log.latest == LOG_SIZE * 2 - 1
+    stale = PositionTracker()
+    stale.observe(rank=10_000, score=1, seq=1)
+    assert not log.catch_up(stale), "older than the log: read again"
 
 
 @dataclass
@@ -59,72 +94,81 @@ class Line:
     """A plain-Python event line: admission from the head, removals anywhere, joins at the tail."""
 
     rng: random.Random
-    tickets: list[int] = field(default_factory=list)
-    served: int = 0
-    next_id: int = 0
+    tickets: dict[int, int] = field(default_factory=dict)  # ticket -> order score
+    next_score: int = 1_000
+    seq: int = 0
+
+    def ordered(self) -> list[int]:
+        return sorted(self.tickets, key=self.tickets.__getitem__)
 
     def join(self, count: int) -> list[int]:
-        new = list(range(self.next_id, self.next_id + count))
-        self.next_id += count
-        self.tickets.extend(new)
+        new = []
+        for _ in range(count):
+            self.next_score += self.rng.randrange(1, 4)
+            new.append(self.next_score)
+            self.tickets[self.next_score] = self.next_score
         return new
 
-    def admit(self, count: int) -> None:
-        count = min(count, len(self.tickets))
-        del self.tickets[:count]
-        self.served += count
+    def advance(self, admit: int, remove: int) -> LineChange:
+        line = self.ordered()
+        gone = self.rng.sample(line, min(remove, len(line)))
+        for ticket in gone:
+            del self.tickets[ticket]
+        popped = self.ordered()[:admit]
+        for ticket in popped:
+            del self.tickets[ticket]
+        self.seq += 1
+        return LineChange.of(self.seq, len(popped), [str(g) for g in gone])
 
-    def remove_some(self, count: int) -> None:
-        for _ in range(min(count, len(self.tickets))):
-            self.tickets.pop(self.rng.randrange(len(self.tickets)))
-
-    def truth(self, ticket: int) -> int:
-        return self.tickets.index(ticket) + 1
+    def rank(self, ticket: int) -> int:
+        return self.ordered().index(ticket)
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_pushed_position_is_honest_under_random_traffic(seed: int) -> None:
+def test_positions_from_the_bus_are_exact_unless_a_change_is_missed_and_never_below_the_truth(seed: int) -> None:
     rng = random.Random(seed)
     line = Line(rng)
-    line.join(rng.randrange(0, 50))
+    line.join(rng.randrange(0, 60))
+    log = LineLog()
     trackers: dict[int, PositionTracker] = {}
     pushed: dict[int, list[int]] = {}
-    delayed: list[tuple[int, int, int, int]] = []  # (apply at step, ticket, rank, served)
-    observe_every = rng.choice([1, 3, 10, 40])
+    delayed: list[tuple[int, int, int, int]] = []  # (apply at step, ticket, rank, seq): a read answered late
+    drop = rng.choice([0.0, 0.0, 0.05, 0.3])
     for step in range(300):
         for ticket in line.join(rng.choice([0, 0, 1, 2, 5])):
             trackers[ticket] = PositionTracker()
             pushed[ticket] = []
-        line.admit(rng.choice([0, 1, 1, 2, 3, 8]))
-        line.remove_some(rng.choice([0, 0, 0, 1, 2]))
+            delayed.append((step + rng.randrange(0, 4), ticket, line.rank(ticket), line.seq))
+        change = line.advance(rng.choice([0, 1, 1, 2, 3, 8]), rng.choice([0, 0, 0, 1, 2, 5]))
+        heard = rng.random() >= drop
+        if heard:
+            log.add(change)
+        stale: set[int] = set()
+        for item in [d for d in delayed if d[0] <= step]:
+            delayed.remove(item)
+            _, ticket, rank, seq = item
+            if ticket in trackers:
+                trackers[ticket].observe(rank, ticket, seq)
         for ticket in list(trackers):
             if ticket not in line.tickets:
                 del trackers[ticket]
                 continue
             tracker = trackers[ticket]
-            fresh = tracker.rank is None or rng.randrange(observe_every) == 0
-            if fresh:
-                tracker.observe(line.tickets.index(ticket), line.served)
-                # an exact read applied at once is the truth (the pushed value is never below it)
-                assert tracker.position(line.served) == line.truth(ticket)
-            elif rng.randrange(8) == 0:
-                # a read taken now but applied some steps later (a slow refresh slice)
-                delayed.append((step + rng.randrange(1, 6), ticket, line.tickets.index(ticket), line.served))
-        for item in [d for d in delayed if d[0] == step]:
-            delayed.remove(item)
-            _, ticket, rank, served = item
-            if ticket in trackers:
-                trackers[ticket].observe(rank, served)
-        for ticket, tracker in trackers.items():
-            truth = line.truth(ticket)
-            current = tracker.position(line.served)
+            if tracker.rank is None:
+                continue
+            if not log.catch_up(tracker):
+                stale.add(ticket)
+            truth = line.rank(ticket) + 1
+            current = tracker.position()
             assert current is not None and current >= truth
-            value = tracker.take(line.served)
+            if not drop and not any(d[1] == ticket for d in delayed):
+                assert tracker.rank == truth - 1, "every change heard: exact"
+            value = tracker.take()
             history = pushed[ticket]
-            if value is None:
-                assert history and history[-1] == current
-            else:
-                assert value >= truth
+            if value is not None:
                 assert not history or value < history[-1]
                 history.append(value)
+        for ticket in stale:  # the hub reads these again, in one batch
+            trackers[ticket].observe(line.rank(ticket), ticket, line.seq)
+            assert trackers[ticket].position() == line.rank(ticket) + 1
     assert any(len(h) > 1 for h in pushed.values())

@@ -1,50 +1,124 @@
-"""Rank arithmetic: a socket's position without asking Redis every tick.
+"""Rank arithmetic: every socket's exact position, kept in memory from the bus.
 
-Admission takes tickets strictly from the head of the line, and
-``served_total`` counts every admission. So if a ticket had rank ``r``
-(0-based) when ``served_total`` was ``s0``, and ``served_total`` is ``s``
-now, at most ``s - s0`` of the ``r`` tickets ahead have left by admission,
-and its position is at most ``r + 1 - (s - s0)``. Tickets ahead that left
-without admission (abandoned, removed) only make the truth smaller, and
-nobody joins ahead of a waiting ticket after opening, so this estimate is
-never below the true position. A periodic exact ZRANK (read with
-``served_total`` in one MULTI) resets the base, so the estimate is exact
-again every few seconds. The pushed value is also kept monotonic: an exact
-read can only lower it.
+A waiting ticket's rank changes only when something ahead of it leaves the
+line, and only the promoter makes things leave: admissions and the removal
+of a closed line pop from the head; abandoned tickets are removed from
+anywhere. Joins after opening append behind everyone, and pre-queue tickets
+have no position until the opening, when their rank is read. So each
+`advance` says what left (``popped`` from the head, the order scores of the
+tickets ``gone`` from anywhere) and carries the event's sequence number;
+with a rank ``r`` and order score ``s`` read at sequence ``q``, each later
+change gives
+
+    r' = r - popped - #{g in gone : g < s}
+
+which is exact when every change after ``q`` was applied once, in order, and
+never below the truth when some were missed (each applied change only
+removes tickets that really were ahead). A missed change shows as a gap in
+the sequence; the hub then re-reads those ranks, and the pushed value stays
+monotonic: a fresh read can only lower it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+LOG_SIZE = 256  # changes a room keeps, so a read that crossed a few messages catches up without reading again
 
 
-def estimate(rank: int, served_at_rank: int, served_now: int) -> int:
-    """Position (1-based) from a rank read when served_total was `served_at_rank`."""
-    return max(1, rank + 1 - max(0, served_now - served_at_rank))
+@dataclass(frozen=True)
+class LineChange:
+    """What one `advance` took out of the line."""
+
+    seq: int
+    popped: int = 0  # from the head
+    gone: tuple[int, ...] = ()  # order scores removed from anywhere, sorted
+
+    @classmethod
+    def of(cls, seq: int, popped: int = 0, gone: Iterable[int | float | str] = ()) -> LineChange:
+        return cls(seq, popped, tuple(sorted(order(g) for g in gone)))
+
+    @classmethod
+    def from_advance(cls, message: Mapping[str, Any]) -> LineChange | None:
+        """The change an `advance` describes; None for a message without a sequence number."""
+        if "seq" not in message:
+            return None
+        gone = message.get("gone")
+        return cls.of(int(message["seq"]), int(message.get("popped") or 0), gone if isinstance(gone, list) else ())
+
+    def rank_after(self, rank: int, score: int) -> int:
+        """The rank (0-based) of a ticket still waiting after this change."""
+        return max(0, rank - self.popped - bisect_left(self.gone, score))
+
+
+def order(score: int | float | str) -> int:
+    """An order score as Redis or cjson spells it ("1099511627777", 1.099511627777e12) -> int."""
+    return int(float(score)) if not isinstance(score, int) else score
 
 
 @dataclass
 class PositionTracker:
-    """One socket's position: the last exact read, and the last value pushed."""
+    """One socket's rank, the line state (sequence number) it describes, and the last value pushed."""
 
     rank: int | None = None  # None until the ticket has a rank (pre-queue before opening)
-    served_at_rank: int = 0
+    score: int = 0
+    seq: int = 0
     sent: int | None = None
 
-    def observe(self, rank: int, served: int) -> None:
-        """An exact rank, read in the same MULTI as `served`."""
-        self.rank, self.served_at_rank = rank, served
+    def observe(self, rank: int, score: int, seq: int) -> None:
+        """An exact rank and score, read in one MULTI with the event's sequence number `seq`."""
+        self.rank, self.score, self.seq = rank, score, seq
 
-    def position(self, served_now: int) -> int | None:
+    def apply(self, change: LineChange) -> None:
+        """One change after this tracker's state (the caller keeps the order; see LineLog)."""
+        if change.seq <= self.seq:
+            return
+        if self.rank is not None:
+            self.rank = change.rank_after(self.rank, self.score)
+        self.seq = change.seq
+
+    def position(self) -> int | None:
         if self.rank is None:
             return None
-        value = estimate(self.rank, self.served_at_rank, served_now)
+        value = self.rank + 1
         return value if self.sent is None else min(value, self.sent)
 
-    def take(self, served_now: int) -> int | None:
+    def take(self) -> int | None:
         """The position to push now, or None if it has not changed since the last push."""
-        value = self.position(served_now)
+        value = self.position()
         if value is None or value == self.sent:
             return None
         self.sent = value
         return value
+
+
+@dataclass
+class LineLog:
+    """The last changes of one event a process heard, in sequence order."""
+
+    changes: deque[LineChange] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
+    latest: int | None = None  # highest sequence number heard
+
+    def add(self, change: LineChange) -> bool:
+        """Record a change; False if it is old news (already heard)."""
+        if self.latest is not None and change.seq <= self.latest:
+            return False
+        self.changes.append(change)
+        self.latest = change.seq
+        return True
+
+    def catch_up(self, tracker: PositionTracker) -> bool:
+        """Apply to `tracker` every change it has not had; False if one is missing (read it again).
+
+        Whatever is missing, what was applied keeps the rank at or above the truth."""
+        whole = True
+        for change in self.changes:
+            if change.seq <= tracker.seq:
+                continue
+            whole = whole and change.seq == tracker.seq + 1
+            tracker.apply(change)
+        return whole
