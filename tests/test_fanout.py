@@ -10,17 +10,19 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
-from support.hub import Harness
+from support.hub import Harness, RecordingSocket
 from support.joining import join_many
 from support.promoting import running
 from support.waiting import apoll, until
 
+from waiting_room import promoter as promoter_module
+from waiting_room.core import messages
 from waiting_room.core.states import CloseCode, EventStatus
 from waiting_room.core.tokens import Signer
 from waiting_room.promoter import Promoter
-from waiting_room.store.bus import RedisBus
+from waiting_room.store.bus import RedisBus, Resync
 from waiting_room.store.events import Events
-from waiting_room.store.keys import Keyspace
+from waiting_room.store.keys import EventKeys, Keyspace
 from waiting_room.store.loader import RedisLoader
 from waiting_room.store.queue import Queue
 from waiting_room.store.scripts import Scripts
@@ -32,16 +34,34 @@ TICK_MS = 100
 ISSUER = "http://waiting-room.test"
 
 
+class LossyBus(RedisBus):
+    """The Redis bus with messages lost on the way to the hub: those `drop` says (a test double)."""
+
+    def __init__(
+        self, redis: Redis, subscriber: Redis, keyspace: Keyspace, drop: Callable[[messages.BusMessage], bool]
+    ) -> None:
+        super().__init__(redis, subscriber, keyspace)
+        self.drop = drop
+
+    def start(self, deliver: Callable[[messages.BusMessage], None], resync: Resync) -> None:
+        super().start(lambda message: None if self.drop(message) else deliver(message), resync)
+
+
+class FanoutHarness(Harness):
+    drop: Callable[[messages.BusMessage], bool] = staticmethod(lambda message: False)  # type: ignore[assignment]
+
+
 @pytest.fixture
-async def harness(keyspace: Keyspace, redis_factory: Callable[[], Redis]) -> AsyncIterator[Harness]:
+async def harness(keyspace: Keyspace, redis_factory: Callable[[], Redis]) -> AsyncIterator[FanoutHarness]:
     signer = Signer(Ed25519PrivateKey.generate(), ISSUER)
 
     def make() -> Hub:
         redis, subscriber = redis_factory(), redis_factory()
         loader = RedisLoader(redis, Scripts.register(redis), keyspace)
-        return Hub(loader, RedisBus(redis, subscriber, keyspace), signer, TICK_MS / 1000)
+        bus = LossyBus(redis, subscriber, keyspace, lambda message: h.drop(message))
+        return Hub(loader, bus, signer, TICK_MS / 1000)
 
-    h = Harness(make)
+    h = FanoutHarness(make)
     yield h
     await h.close()
 
@@ -177,20 +197,24 @@ async def test_notices_and_state_changes_reach_every_socket(
         assert socket.of("state")[0]["state"] == "open"
 
 
-async def test_an_open_socket_keeps_its_ticket_from_abandonment(
+async def test_an_open_socket_holds_its_ticket_and_a_closed_one_departs_it(
     keyspace: Keyspace, harness: Harness, redis: Redis, queue: Queue, events: Events, event_id: str
 ) -> None:
     await events.put(event_id, {"status": "paused", "abandon_after_seconds": 15})
     [ticket] = await join_many(queue, event_id, 1)
+    k = keyspace.event(event_id)
+    assert await redis.zscore(k.departed, ticket) is not None, "departed from its join until it connects"
     hub = await harness.hub()
-    await harness.connect(hub, ticket)
-    seen = keyspace.event(event_id).seen
-    await redis.zadd(seen, {ticket: 1})  # setup: as if not seen for ages
+    _, conn = await harness.connect(hub, ticket)
+    assert await redis.zscore(k.departed, ticket) is None
+    assert await redis.hget(k.holders, ticket) == hub.id
+    hub.detach(conn)
 
-    async def refreshed() -> bool:
-        return (await redis.zscore(seen, ticket) or 0) > 1
+    async def departed() -> bool:
+        return await redis.zscore(k.departed, ticket) is not None
 
-    await apoll(refreshed, "the hub to mark the open socket's ticket as seen", within=15)
+    await apoll(departed, "the closed socket's ticket to depart")
+    assert await redis.hget(k.holders, ticket) is None
 
 
 async def test_malformed_bus_messages_are_ignored_and_the_hub_goes_on(
@@ -247,3 +271,106 @@ async def test_a_short_grace_keeps_connected_holders_and_starts_when_the_socket_
 
         await apoll(removed, "the closed socket's holder to be removed after its grace", within=15)
         assert asyncio.get_running_loop().time() - left >= 2 - 0.5  # not before the grace (a tick of slack)
+
+
+async def true_positions(redis: Redis, k: EventKeys) -> dict[str, int]:
+    line: list[str] = await redis.zrange(k.line, 0, -1)  # type: ignore[assignment]
+    return {ticket: rank + 1 for rank, ticket in enumerate(line)}
+
+
+async def until_exact(sockets: dict[str, RecordingSocket], redis: Redis, k: EventKeys) -> None:
+    """Every socket whose ticket still waits shows its true ZRANK + 1, within the contract's 10 s."""
+    truth = await true_positions(redis, k)
+
+    def exact() -> bool:
+        return all(s.positions()[-1] == truth[t] for t, s in sockets.items() if t in truth)
+
+    await until(exact, f"every position to equal the truth {truth}", within=10)
+
+
+def assert_never_up(sockets: dict[str, RecordingSocket]) -> None:
+    for ticket, socket in sockets.items():
+        positions = socket.positions()
+        assert positions == sorted(positions, reverse=True), f"{ticket}: position went up: {positions}"
+
+
+async def test_a_closed_line_taken_from_the_head_keeps_every_position_exact(
+    keyspace: Keyspace,
+    make_promoter: Callable[..., Promoter],
+    harness: Harness,
+    redis: Redis,
+    redis_factory: Callable[[], Redis],
+    queue: Queue,
+    events: Events,
+    event_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(promoter_module, "BATCH", 3)  # a few removed a tick, so positions move in steps
+    k = keyspace.event(event_id)
+    await events.put(event_id, {"status": "paused"})
+    tickets = await join_many(queue, event_id, 14)
+    hub = await harness.hub()
+    sockets = {t: (await harness.connect(hub, t))[0] for t in tickets}
+    await until_exact(sockets, redis, k)
+    await events.put(event_id, {"status": "closed"})
+    promoter = make_promoter(redis_factory(), tick_ms=TICK_MS)
+    while await redis.zcard(k.line) > 0:
+        await promoter.tick()
+        await until_exact(sockets, redis, k)
+    await until(lambda: all(s.close_code is not None for s in sockets.values()), "every socket closed")
+    assert {s.close_code for s in sockets.values()} == {CloseCode.NOT_WAITING}
+    assert_never_up(sockets)
+    assert [len(s.positions()) for s in sockets.values()][-1] == 5, "moved with each step, read once"
+
+
+async def test_a_process_that_misses_bus_messages_heals_its_positions(
+    keyspace: Keyspace,
+    make_promoter: Callable[..., Promoter],
+    harness: FanoutHarness,
+    redis: Redis,
+    redis_factory: Callable[[], Redis],
+    queue: Queue,
+    events: Events,
+    event_id: str,
+) -> None:
+    """Admissions from the head and abandoned tickets from the middle, with every other advance lost on
+    the way to this process (the last one included): positions stay at or above the truth and equal it
+    again within 10 s, never going up."""
+    await events.put(event_id, {"status": "paused", "rate_per_minute": 1200, "abandon_after_seconds": 600})
+    k = keyspace.event(event_id)
+    tickets = await join_many(queue, event_id, 60)
+    held, absent = tickets[::2], tickets[1::2]  # the absent ones are abandoned, a few at a time
+    lost: list[int] = []
+    last_step = 11
+    step = 0
+
+    def drop(message: messages.BusMessage) -> bool:
+        ours = isinstance(message, messages.Advance) and message.event == event_id
+        if ours and (message.seq % 2 == 0 or step == last_step):  # type: ignore[union-attr]
+            lost.append(message.seq)  # type: ignore[union-attr]
+            return True
+        return False
+
+    harness.drop = drop
+    hub = await harness.hub()
+    sockets = {t: (await harness.connect(hub, t))[0] for t in held}
+    await until_exact(sockets, redis, k)
+    promoter = make_promoter(redis_factory(), tick_ms=TICK_MS)
+    await events.put(event_id, {"status": "open"})
+    seconds, _ = await redis.time()
+    for step in range(last_step + 1):
+        if step % 2 == 0:  # setup: the grace of two absent holders (from the back) ran out long ago
+            gone = absent[::-1][step : step + 2]
+            await redis.zadd(k.departed, {t: (seconds - 3600) * 1000 for t in gone})
+        await asyncio.sleep(TICK_MS / 1000)
+        await promoter.tick()
+        truth = await true_positions(redis, k)
+        for ticket, socket in sockets.items():
+            if ticket in truth and socket.positions():
+                assert socket.positions()[-1] >= truth[ticket], "never below the truth"
+    await events.put(event_id, {"status": "paused"})
+    await promoter.tick()
+    assert len(lost) >= 6 and int(await redis.get(k.advances) or 0) == lost[-1], "the last message was lost too"
+    assert int(await redis.hget(k.stats, "removed") or 0) == 12
+    await until_exact(sockets, redis, k)
+    assert_never_up(sockets)

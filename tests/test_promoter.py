@@ -153,7 +153,7 @@ async def test_abandoned_tickets_are_removed_unless_seen(
     k = keyspace.event(event_id)
     seconds, _ = await redis.time()
     long_ago = (seconds - 20) * 1000
-    await redis.zadd(k.seen, {gone: long_ago, polled: long_ago})  # setup: not seen for 20 s
+    await redis.zadd(k.departed, {gone: long_ago, polled: long_ago})  # setup: not seen for 20 s
     await queue.status(polled)  # ...but this one's holder polls now
     await ticks(promoter, 2)
     assert await state_of(queue, gone) is TicketState.REMOVED
@@ -163,7 +163,7 @@ async def test_abandoned_tickets_are_removed_unless_seen(
     assert await redis.hget(k.stats, "removed") == "1"
     await queue.status(gone)  # a removed ticket's status poll does not bring it back
     await ticks(promoter, 1)
-    assert await redis.zscore(k.seen, gone) is None
+    assert await redis.zscore(k.departed, gone) is None
     assert await redis.zrank(k.line, gone) is None
 
 
@@ -177,7 +177,7 @@ async def test_closing_removes_every_waiting_ticket(
     assert [await state_of(queue, t) for t in tickets] == [TicketState.REMOVED] * 4
     k = keyspace.event(event_id)
     assert await redis.zcard(k.line) == 0
-    assert await redis.zcard(k.seen) == 0
+    assert await redis.zcard(k.departed) == 0
     assert await served(redis, keyspace.event(event_id)) == 0
 
 

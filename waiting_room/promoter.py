@@ -25,6 +25,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from waiting_room.core.eta import ObservedRate, rate_moved
 from waiting_room.core.health import REPORT_SECONDS, PromoterReport
+from waiting_room.core.presence import LAPSE_SECONDS
 from waiting_room.core.states import EventStatus
 from waiting_room.store import keys
 from waiting_room.store.channels import Channels
@@ -86,6 +87,7 @@ class Promoter:
         self.owner = owner or f"promoter-{secrets.token_hex(6)}"
         self.channels = Channels.for_client(redis, keyspace)
         self.tracks: dict[str, EventTrack] = {}
+        self._lapsed: list[tuple[str, str]] = []  # (event, web process) whose heartbeat a tick found lapsed
         self._slowest_tick = 0.0
         self._last_report = 0.0
 
@@ -114,7 +116,24 @@ class Promoter:
             results = [self._apply(event, reply, now) for event, reply in zip(events, replies, strict=True)]
         for event in set(self.tracks) - set(events):
             del self.tracks[event]
+        if self._lapsed:
+            lapsed, self._lapsed = self._lapsed, []
+            await self._reap(lapsed)
         return results
+
+    async def _reap(self, lapsed: list[tuple[str, str]]) -> None:
+        """Web processes that stopped beating: their holders depart as of their last heartbeat (once)."""
+
+        def build(pipe: Pipeline) -> None:
+            for event, process in lapsed:
+                self.scripts.queue_reap(pipe, self.keyspace.event(event), process, int(LAPSE_SECONDS * 1000))
+
+        replies = await self.scripts.pipeline(self.redis, build, transaction=False, raise_on_error=False)
+        for (event, process), reply in zip(lapsed, replies, strict=True):
+            if isinstance(reply, Exception):
+                log.warning("reaping web process %s of %s failed: %s", process, event, reply)
+            elif int(reply) >= 0:
+                log.info("%s: web process %s is gone; %d holders departed", event, process, reply)
 
     def _args(self, event: str, now: float) -> PromoteArgs:
         track = self.tracks.setdefault(event, EventTrack())
@@ -192,6 +211,7 @@ class Promoter:
             track.leading = False
             track.last_tick = None  # the gap while another led says nothing about the rate
             return TickResult(event, leading=False)
+        self._lapsed.extend((event, process) for process in reply.lapsed)
         if not track.leading:
             log.info("%s: leading this event", event)
             track.leading = True

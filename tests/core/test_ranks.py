@@ -25,11 +25,9 @@ def test_rank_after_a_change(rank: int, score: int, popped: int, gone: tuple[int
     assert LineChange.of(1, popped, gone).rank_after(rank, score) == expected
 
 
-def test_a_change_reads_the_advance_message_and_its_scores_in_any_spelling() -> None:
-    change = LineChange.from_advance({"seq": 7, "popped": 2, "gone": ["1099511627790", 5.0, 1099511627778]})
+def test_a_change_takes_order_scores_in_any_spelling_and_sorts_them() -> None:
+    change = LineChange.of(7, 2, ["1099511627790", 5.0, 1099511627778])
     assert change == LineChange(7, 2, (5, 1099511627778, 1099511627790))
-    assert LineChange.from_advance({"seq": 3, "gone": {}}) == LineChange(3)  # Lua's empty table
-    assert LineChange.from_advance({"served": 1}) is None
     assert order("1.099511627777e+12") == 1099511627777
 
 

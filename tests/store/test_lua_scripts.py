@@ -81,12 +81,13 @@ async def promote(
     batch: int = 500,
     keep_ms: int = 3600_000,
     tick_ms: int = 10**9,
+    lapse_ms: int = 10_000,
 ) -> Promoted:
     """One tick; `budget`: first fill the rate's bucket with that many tickets (a long tick_ms lets it spend
     them all in one tick)."""
     if budget is not None:
         await fill_bucket(scripts.redis, k, budget)
-    args = PromoteArgs(owner, 2000, tick_ms, None, Keyspace(k.prefix).bus, last, batch, keep_ms)
+    args = PromoteArgs(owner, 2000, tick_ms, None, Keyspace(k.prefix).bus, last, batch, keep_ms, lapse_ms)
     return await scripts.promote(k, args)
 
 
@@ -193,10 +194,10 @@ async def test_touch_only_updates_tickets_still_waiting(
     await events.put(event_id, {"status": "paused"})
     ticket = await joined(scripts, keyspace.event(event_id), "u1")
     k = keyspace.event(event_id)
-    await redis.zadd(k.seen, {ticket: 1})
+    await redis.zadd(k.departed, {ticket: 1})
     assert await scripts.touch(k, [ticket, new_ticket(event_id)]) == 1
-    assert (await redis.zscore(k.seen, ticket) or 0) > 1
-    assert await redis.zcard(k.seen) == 1
+    assert (await redis.zscore(k.departed, ticket) or 0) > 1
+    assert await redis.zcard(k.departed) == 1
     assert await scripts.touch(k, []) == 0
 
 
@@ -295,6 +296,98 @@ async def test_join_wants_a_fresh_unused_proof_when_the_event_asks(
     assert await join(scripts, k, "u1", proof=Proof("s1", 9, now + 60)) == ProofNeeded(8, used=True)
     assert 0 < await redis.pttl(k.proof("s1")) <= 60_000
     assert isinstance(await join(scripts, k, "u0"), AlreadyJoined)  # a holder reloading needs no new proof
+
+
+# --- what left the line, and who holds a socket --------------------------------------
+
+
+async def until_marker(bus: BusRecorder, events: Events, event: str) -> None:
+    """Everything published before now has been recorded."""
+    await events.post_notice(event, "marker", "info")
+    await bus.wait_for(lambda: any(isinstance(m, messages.Notice) for m in bus.messages), "the marker")
+
+
+async def test_advance_says_what_left_the_line_under_a_sequence_number(
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    """Admissions pop from the head; abandoned tickets leave from the middle, with their order scores."""
+    k = keyspace.event(event_id)
+    await events.put(event_id, {"status": "open", "abandon_after_seconds": 5})
+    tickets = [await joined(scripts, k, f"u{i}") for i in range(8)]
+    scores = {t: int(await redis.zscore(k.line, t) or 0) for t in tickets}
+    seconds, _ = await redis.time()
+    await redis.zadd(k.departed, {tickets[3]: (seconds - 60) * 1000, tickets[6]: (seconds - 60) * 1000})  # setup
+    async with BusRecorder(redis, keyspace.bus) as bus:
+        await promote(scripts, k, "me", budget=2)
+        await promote(scripts, k, "me", budget=1)
+        quiet = await promote(scripts, k, "me", budget=0, last="3:3")
+        assert not quiet.published
+        await until_marker(bus, events, event_id)
+    first, second = bus.advances(event_id)
+    assert (first.seq, first.popped, set(first.removed)) == (1, 2, {tickets[3], tickets[6]})
+    assert sorted(first.gone) == [scores[tickets[3]], scores[tickets[6]]]
+    assert (second.seq, second.popped, second.gone) == (2, 1, ())
+    assert await redis.get(k.advances) == "2"
+    assert await redis.zrange(k.line, 0, -1) == [tickets[4], tickets[5], tickets[7]]
+
+
+async def test_a_closed_line_is_popped_from_the_head(
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    k = keyspace.event(event_id)
+    await events.put(event_id, {"status": "paused"})
+    for i in range(3):
+        await joined(scripts, k, f"u{i}")
+    await events.put(event_id, {"status": "closed"})
+    async with BusRecorder(redis, keyspace.bus) as bus:
+        await promote(scripts, k, "me", budget=5, batch=2)
+        await promote(scripts, k, "me", budget=5, batch=2)
+        await until_marker(bus, events, event_id)
+    assert [(a.seq, a.popped, a.gone) for a in bus.advances(event_id)] == [(1, 2, ()), (2, 1, ())]
+
+
+async def test_holding_and_departing(
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    """Departed from the join; held at connect; departed again at close, unless a newer socket holds it."""
+    k = keyspace.event(event_id)
+    await events.put(event_id, {"status": "paused"})
+    one, two = [await joined(scripts, k, f"u{i}") for i in range(2)]
+    since_join = await redis.zscore(k.departed, one)
+    assert since_join is not None and await redis.zscore(k.departed, two) is not None
+    assert await scripts.hold(k, "web-a", 2, [one, two]), "a new heartbeat entry"
+    assert not await scripts.hold(k, "web-a", 2, []), "a heartbeat alone"
+    assert await redis.zcard(k.departed) == 0
+    assert await scripts.touch(k, [one]) == 0, "a poll does not depart a held ticket"
+    await scripts.hold(k, "web-b", 1, [two])  # its holder reconnected to another process
+    assert await scripts.depart(k, "web-a", [one, two]) == 1
+    assert await redis.zrange(k.departed, 0, -1) == [one]
+    assert (await redis.zscore(k.departed, one) or 0) >= since_join
+    assert await redis.hgetall(k.holders) == {two: "web-b"}
+    assert await redis.smembers(k.held("web-a")) == set()
+
+
+async def test_a_dead_process_holders_depart_as_of_its_last_heartbeat(
+    keyspace: Keyspace, redis: Redis, scripts: Scripts, events: Events, event_id: str
+) -> None:
+    k = keyspace.event(event_id)
+    await events.put(event_id, {"status": "paused"})
+    one, two, three = [await joined(scripts, k, f"u{i}") for i in range(3)]
+    await scripts.hold(k, "dead", 3, [one, two, three])
+    await scripts.hold(k, "alive", 1, [three])  # reconnected elsewhere
+    assert await scripts.reap(k, "dead", lapse_ms=10_000) == -1, "its heartbeat is fresh"
+    seconds, _ = await redis.time()
+    beat = (seconds - 30) * 1000
+    await redis.hset(k.conns, "dead", f"3:{beat}")  # setup: silent for 30 s
+    assert (await promote(scripts, k, "me", budget=0)).lapsed == ("dead",)
+    assert await scripts.reap(k, "dead", lapse_ms=10_000) == 2
+    assert dict(await redis.zrange(k.departed, 0, -1, withscores=True)) == {one: beat, two: beat}
+    assert list(await redis.hgetall(k.conns)) == ["alive"]
+    assert await redis.hgetall(k.holders) == {three: "alive"}
+    assert not await redis.exists(k.held("dead"))
+    assert (await promote(scripts, k, "me", budget=0)).lapsed == ()
+    assert await scripts.reap(k, "alive", lapse_ms=0) == 1, "stopping: its holders depart now"
+    assert await redis.zscore(k.departed, three) is not None
 
 
 # --- the scripts against the schemas they share with Python ------------------------

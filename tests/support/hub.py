@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from waiting_room.core.event_settings import EventSettings
-from waiting_room.core.standing import EventSnapshot, Standing
+from waiting_room.core.standing import EventSnapshot, Heartbeat, Standing
 from waiting_room.web.hub import Hub
 from waiting_room.web.rooms import Conn
 from waiting_room.web.ws import pump
@@ -44,6 +44,8 @@ class FakeEvent:
     observed_rate: float = 0.0
     tickets: dict[str, Standing] = field(default_factory=dict)
     notice: dict[str, Any] | None = None
+    seq: int = 0  # sequence number of the last advance
+    scores: dict[str, int] = field(default_factory=dict)  # order scores of waiting tickets
 
 
 class FakeLoader:
@@ -56,18 +58,24 @@ class FakeLoader:
         self.now_ms = int(time.time() * 1000)
         self.down = False
         self.loads: list[tuple[str, list[str], bool]] = []
-        self.reports: list[tuple[str, str, int, list[str]]] = []
+        self.held: dict[str, str] = {}  # ticket -> process holding its socket
+        self.departed: list[str] = []  # tickets whose socket closed, in order
+        self.beats: list[tuple[str, dict[str, int]]] = []
         self.forgotten: list[str] = []
 
     def event(self, event: str, **settings: Any) -> FakeEvent:
         found = self.events[event] = FakeEvent(replace(EventSettings.defaults(event), **settings))
         return found
 
-    async def load(self, event: str, tickets: Sequence[str], *, arriving: bool = False) -> EventSnapshot:
+    async def load(
+        self, event: str, tickets: Sequence[str], *, arriving: bool = False, process: str = "", sockets: int = 0
+    ) -> EventSnapshot:
         if self.down:
             raise ConnectionError("the store is down")
         self.now_ms += 1  # the store's clock moves on between reads
         self.loads.append((event, list(tickets), arriving))
+        if arriving:
+            self.held.update(dict.fromkeys(tickets, process))
         found = self.events.get(event)
         if found is None:
             return EventSnapshot(None, 0, 0, 0.0, self.now_ms, dict.fromkeys(tickets))
@@ -79,12 +87,26 @@ class FakeLoader:
             now_ms=self.now_ms,
             tickets={t: found.tickets.get(t) for t in tickets},
             notice=found.notice if arriving else None,
+            seq=found.seq,
+            scores={t: found.scores[t] for t in tickets if t in found.scores},
         )
 
-    async def report(self, event: str, process: str, sockets: int, departed: Sequence[str]) -> None:
+    async def beat(self, process: str, sockets: Mapping[str, int]) -> dict[str, Heartbeat]:
         if self.down:
             raise ConnectionError("the store is down")
-        self.reports.append((event, process, sockets, list(departed)))
+        self.beats.append((process, dict(sockets)))
+        return {e: Heartbeat(False, self.events[e].settings, self.events[e].seq) for e in sockets if e in self.events}
+
+    async def hold(self, event: str, process: str, sockets: int, tickets: Sequence[str]) -> None:
+        self.held.update(dict.fromkeys(tickets, process))
+
+    async def depart(self, event: str, process: str, tickets: Sequence[str]) -> None:
+        if self.down:
+            raise ConnectionError("the store is down")
+        for ticket in tickets:
+            if self.held.get(ticket) == process:
+                del self.held[ticket]
+                self.departed.append(ticket)
 
     async def forget(self, process: str, events: Iterable[str]) -> None:
         self.forgotten.extend(events)

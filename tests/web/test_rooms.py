@@ -1,14 +1,12 @@
-"""A room's rotation of rank re-reads, and the messages a socket is due. No Redis, no sockets."""
+"""A room's ranks from the bus, its departures, and the messages a socket is due. No Redis, no sockets."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import pytest
-
+from waiting_room.core.ranks import LineChange
 from waiting_room.core.states import CloseCode, EventStatus
-from waiting_room.web.rooms import MAILBOX_LIMIT, REFRESH_SECONDS, Conn, Room
+from waiting_room.web.rooms import MAILBOX_LIMIT, Conn, Room
 
 
 class Silent:
@@ -24,51 +22,51 @@ def room_with(n: int) -> Room:
     return room
 
 
-@pytest.mark.parametrize(("sockets", "seconds"), [(1, 0.5), (7, 0.1), (1000, 0.5), (5000, 0.5), (333, 2.0)])
-def test_every_socket_is_read_within_the_refresh_period(sockets: int, seconds: float) -> None:
-    room = room_with(sockets)
-    seen: set[str] = set()
-    for _ in range(math.ceil(REFRESH_SECONDS / seconds)):  # the rounds of one period (one more if not whole)
-        seen.update(c.ticket for c in room.refresh_slice(seconds))
-    assert seen == set(room.conns)
+def test_a_change_on_the_bus_moves_every_socket_and_a_gap_marks_them_for_a_read() -> None:
+    room = room_with(3)
+    conns = list(room.conns.values())
+    for rank, conn in enumerate(conns):
+        conn.tracker.observe(rank=rank + 10, score=100 + rank, seq=4)
+    room.log.add(LineChange.of(5, popped=2, gone=["101"]))  # ahead of the third only
+    for conn in conns:
+        room.heard(conn)
+    assert [c.tracker.position() for c in conns] == [9, 10, 10]
+    assert room.stale == set()
+    room.log.add(LineChange.of(7, popped=1))  # 6 never arrived
+    for conn in conns:
+        room.heard(conn)
+    assert [c.tracker.position() for c in conns] == [8, 9, 9], "still applied: never below the truth"
+    assert room.stale == set(room.conns)
+    assert {c.ticket for c in room.take_stale(limit=2)} | {c.ticket for c in room.take_stale(limit=2)} == set(
+        room.conns
+    )
+    assert room.take_stale(limit=2) == []
 
 
-def test_a_late_round_reads_a_bigger_slice() -> None:
-    room = room_with(1000)
-    assert len(room.refresh_slice(0.5)) == 100
-    assert len(room.refresh_slice(1.0)) == 200  # came round a tick late: catches up
-
-
-def test_sockets_that_left_drop_out_of_the_rotation() -> None:
-    room = room_with(10)
-    for conn in list(room.conns.values())[:5]:
-        room.remove(conn)
-    picked = room.refresh_slice(REFRESH_SECONDS)
-    assert {c.ticket for c in picked} == set(room.conns) and len(room.rotation) == 5
-
-
-def test_a_socket_that_reconnects_again_and_again_is_in_the_rotation_once() -> None:
-    room = room_with(1)
-    ticket = next(iter(room.conns))
-    for _ in range(100):
-        older = room.add(Conn(Silent(), ticket, "ev"))
-        assert older is not None
-        room.remove(older)
-    assert list(room.rotation) == [ticket]
+def test_departures_skip_tickets_whose_socket_came_back() -> None:
+    room = room_with(2)
+    first, second = list(room.conns.values())
+    room.remove(first)
+    room.remove(second)
+    room.add(Conn(Silent(), first.ticket, "ev"))  # reconnected before the departure was written
+    assert room.take_departed() == [second.ticket]
+    assert room.take_departed() == []
 
 
 def test_positions_are_pushed_only_when_they_change_and_never_up() -> None:
     room = room_with(1)
     conn: Any = next(iter(room.conns.values()))
     room.waiting, room.observed_rate, room.status = 50, 60.0, EventStatus.OPEN
-    conn.tracker.observe(rank=9, served=0)
+    conn.tracker.observe(rank=9, score=50, seq=1)
     first = room.position_message(conn)
     assert first is not None and (first["position"], first["eta_seconds"]) == (10, 10)
     assert room.position_message(conn) is None  # unchanged: nothing to push
     room.served = 3
+    room.log.add(LineChange.of(2, popped=3))
+    room.heard(conn)
     moved = room.position_message(conn)
     assert moved is not None and moved["position"] == 7 and moved["served_total"] == 3
-    conn.tracker.observe(rank=20, served=0)  # a read that says worse cannot push it back up
+    conn.tracker.observe(rank=20, score=50, seq=2)  # a read that says worse cannot push it back up
     assert room.position_message(conn) is None
 
 
@@ -105,15 +103,6 @@ def test_pre_queue_sockets_are_ranked_in_batches_once_the_line_opens() -> None:
     assert room.due_at_opening(now=1002.0, limit=10) == [], "a socket that left is not read"
 
 
-@pytest.mark.parametrize(("abandon_after", "period"), [(120, 5.0), (20, 5.0), (8, 2.0), (2, 0.5), (0.5, 0.25)])
-def test_a_short_grace_reads_sockets_more_often(abandon_after: float, period: float) -> None:
-    """A connected holder is marked seen several times within abandon_after, so it is never taken for gone."""
-    room = room_with(100)
-    room.abandon_after = abandon_after
-    assert room.refresh_seconds == period
-    assert len(room.refresh_slice(0.1)) == math.ceil(100 * 0.1 / period)
-
-
 def test_a_socket_that_closes_is_noted_so_its_grace_starts_then() -> None:
     room = room_with(2)
     first = next(iter(room.conns.values()))
@@ -123,3 +112,19 @@ def test_a_socket_that_closes_is_noted_so_its_grace_starts_then() -> None:
     room.add(Conn(Silent(), replaced.ticket, "ev"))
     room.remove(replaced)  # an old socket that a newer one replaced: its holder has not left
     assert room.departed == [first.ticket]
+
+
+def test_a_lost_last_message_is_noticed_by_the_heartbeat_reads_of_the_sequence() -> None:
+    room = room_with(2)
+    behind, ahead = list(room.conns.values())
+    behind.tracker.observe(rank=5, score=10, seq=3)
+    ahead.tracker.observe(rank=6, score=11, seq=4)
+    room.published(4)  # message 4 may still be on its way
+    assert room.stale == set()
+    room.published(4)  # a heartbeat later it has not come: lost
+    assert room.stale == {behind.ticket}
+    room.stale.clear()
+    room.log.add(LineChange.of(5, popped=1))
+    room.published(5)
+    room.published(5)
+    assert room.stale == set(), "heard: nothing to read"

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from waiting_room.core.ranks import LineChange, order
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import Admission, event_of
 
@@ -89,6 +90,14 @@ class Advance:
     removed: tuple[str, ...]
     expired: tuple[str, ...]
     at_ms: int  # Redis time of the tick
+    seq: int = 0  # the event's sequence number of advances (0: a publisher that does not number them)
+    popped: int = 0  # tickets that left from the head of the line (admitted, or removed from a closed line)
+    gone: tuple[int, ...] = ()  # order scores of tickets removed from anywhere else (abandoned)
+
+    @property
+    def change(self) -> LineChange | None:
+        """What this tick took out of the line, for the rank arithmetic (core/ranks.py)."""
+        return LineChange.of(self.seq, self.popped, self.gone) if self.seq else None
 
     @property
     def finished(self) -> tuple[str, ...]:
@@ -110,6 +119,9 @@ class Advance:
                 "removed": list(self.removed),
                 "expired": list(self.expired),
                 "at": self.at_ms,
+                "seq": self.seq,
+                "popped": self.popped,
+                "gone": [str(g) for g in self.gone],
             }
         )
 
@@ -193,6 +205,9 @@ def parse(data: str | bytes) -> BusMessage | None:
                 removed=tuple(str(t) for t in _list(message.get("removed"))),
                 expired=tuple(str(t) for t in _list(message.get("expired"))),
                 at_ms=int(message["at"]),
+                seq=int(message.get("seq") or 0),
+                popped=int(message.get("popped") or 0),
+                gone=tuple(order(g) for g in _list(message.get("gone"))),
             )
         if kind == "state":
             return StateChange(str(message["event"]), EventStatus(message["state"]))

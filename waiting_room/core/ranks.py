@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 LOG_SIZE = 256  # changes a room keeps, so a read that crossed a few messages catches up without reading again
 
@@ -41,14 +40,6 @@ class LineChange:
     @classmethod
     def of(cls, seq: int, popped: int = 0, gone: Iterable[int | float | str] = ()) -> LineChange:
         return cls(seq, popped, tuple(sorted(order(g) for g in gone)))
-
-    @classmethod
-    def from_advance(cls, message: Mapping[str, Any]) -> LineChange | None:
-        """The change an `advance` describes; None for a message without a sequence number."""
-        if "seq" not in message:
-            return None
-        gone = message.get("gone")
-        return cls.of(int(message["seq"]), int(message.get("popped") or 0), gone if isinstance(gone, list) else ())
 
     def rank_after(self, rank: int, score: int) -> int:
         """The rank (0-based) of a ticket still waiting after this change."""

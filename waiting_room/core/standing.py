@@ -55,3 +55,15 @@ class EventSnapshot:
     now_ms: int  # Redis time of the read
     tickets: dict[str, Standing | None] = field(default_factory=dict)  # None: no such ticket
     notice: dict[str, Any] | None = None  # the latest live notice as a client message, when asked for
+    seq: int = 0  # the event's sequence number of advances at the read (core/ranks.py)
+    scores: dict[str, int] = field(default_factory=dict)  # order scores of the tickets still in the line
+    fresh_beat: bool = False  # holding the arrivals wrote this process's heartbeat entry anew
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """One event's answer to a web process's heartbeat."""
+
+    fresh: bool  # the entry was new: the first, or the process was taken for dead and must hold again
+    settings: EventSettings | None  # None: the event is gone
+    seq: int  # the event's sequence number of advances now

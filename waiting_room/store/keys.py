@@ -111,9 +111,24 @@ class EventKeys:
         return self._key("lease")
 
     @property
-    def seen(self) -> str:
-        """zset: waiting ticket -> last time its holder was seen (ms), for abandonment."""
-        return self._key("seen")
+    def departed(self) -> str:
+        """zset: waiting ticket no socket holds -> since when (ms: join, close, last poll, or the last
+        heartbeat of the web process that held it), for abandonment."""
+        return self._key("departed")
+
+    @property
+    def advances(self) -> str:
+        """string counter: sequence number of the event's `advance` messages (see core/ranks.py)."""
+        return self._key("advances")
+
+    @property
+    def holders(self) -> str:
+        """hash: ticket -> id of the web process holding its socket."""
+        return self._key("holders")
+
+    def held(self, process: str) -> str:
+        """set: tickets whose socket web process `process` holds, so its death frees them in one go."""
+        return self._key(f"held:{process}")
 
     @property
     def done(self) -> str:
@@ -149,7 +164,8 @@ class EventKeys:
 
     @property
     def conns(self) -> str:
-        """hash: web process id -> "count:ms" of its open sockets for this event; expires unless renewed."""
+        """hash: web process id -> "count:ms": its open sockets for this event and its last heartbeat (Redis
+        time); a lapsed heartbeat hands its held tickets to `departed`. Expires unless renewed."""
         return self._key("conns")
 
 

@@ -25,6 +25,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from waiting_room.core.presence import LAPSE_SECONDS
 from waiting_room.core.proof import Proof
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import SHUFFLE_RANGE, Admission
@@ -33,7 +34,7 @@ from waiting_room.store.durable import Command, Durability
 from waiting_room.store.keys import EventKeys
 from waiting_room.store.redis_client import execute
 
-NAMES = ("clock", "join", "promote", "redeem", "release", "touch")
+NAMES = ("clock", "join", "promote", "redeem", "release", "touch", "hold", "depart", "reap")
 
 
 def source(name: str) -> str:
@@ -118,6 +119,7 @@ class PromoteArgs:
     batch: int  # most tickets expired / removed / trimmed per tick
     keep_finished_ms: int
     publish: str = "PUBLISH"  # the command that sends it ("SPUBLISH" on a cluster); "" to only return it
+    lapse_ms: int = int(LAPSE_SECONDS * 1000)  # a web process silent this long is dead (core/presence.py)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class Promoted:
     pre_open: bool = False
     fast: int = 0  # admitted by join.lua's fast lane since the last tick (they spent the same rate)
     message: str = ""  # the `advance` message that was due, or ""
+    lapsed: tuple[str, ...] = ()  # web processes whose heartbeat lapsed: reap them
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,7 @@ def _join_reply(reply: list[Any]) -> JoinReply:
 def promote_reply(reply: list[Any]) -> Promoted:
     if int(reply[0]) == 0:
         return Promoted(leading=False)
-    _, admitted, served, waiting, status, rate, opens_at, published, pre_open, fast, message = reply
+    _, admitted, served, waiting, status, rate, opens_at, published, pre_open, fast, message, lapsed = reply
     return Promoted(
         leading=True,
         admitted=int(admitted),
@@ -192,6 +195,7 @@ def promote_reply(reply: list[Any]) -> Promoted:
         pre_open=bool(int(pre_open)),
         fast=int(fast),
         message=str(message),
+        lapsed=tuple(str(p) for p in lapsed) if isinstance(lapsed, list) else (),
     )
 
 
@@ -278,7 +282,7 @@ class Scripts:
             k.tickets,
             k.uids,
             k.stats,
-            k.seen,
+            k.departed,
             k.client_joins(client),
             k.client_waiting(client),
             k.proof(proof.salt if proof else "-"),
@@ -300,7 +304,10 @@ class Scripts:
     @staticmethod
     def _promote_call(k: EventKeys, args: PromoteArgs) -> tuple[list[str], list[str | int]]:
         observed = "" if args.observed_rate is None else f"{args.observed_rate:.3f}"
-        keys = [k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.seen, k.done, k.uids, k.bucket]
+        keys = [
+            *(k.settings, k.line, k.tickets, k.pending, k.active, k.stats, k.lease, k.departed),
+            *(k.done, k.uids, k.bucket, k.advances, k.conns),
+        ]
         argv: list[str | int] = [
             args.owner,
             args.lease_ms,
@@ -311,6 +318,7 @@ class Scripts:
             args.batch,
             args.keep_finished_ms,
             args.publish,
+            args.lapse_ms,
         ]
         return keys, argv
 
@@ -339,11 +347,37 @@ class Scripts:
         return bool(await self._scripts["release"]([k.active, k.tickets, k.session(session_secret)], [""]))
 
     async def touch(self, k: EventKeys, tickets: Sequence[str]) -> int:
-        """Mark waiting tickets as seen now; returns how many were still waiting."""
-        return int(await self._scripts["touch"]([k.seen], list(tickets)))
+        """A status poll: departed tickets are departed from now; returns how many were."""
+        return int(await self._scripts["touch"]([k.departed], list(tickets)))
 
     def queue_touch(self, pipe: Pipeline, k: EventKeys, tickets: Sequence[str]) -> None:
-        self._queue(pipe, "touch", [k.seen], tickets)
+        self._queue(pipe, "touch", [k.departed], tickets)
+
+    def queue_hold(self, pipe: Pipeline, k: EventKeys, process: str, sockets: int, tickets: Sequence[str]) -> None:
+        """`process` holds sockets for `tickets` (none: only its heartbeat); reply 1 if its heartbeat entry was
+        new (the first, or it was taken for dead and must hold its sockets again), read with `int`."""
+        self._queue(pipe, "hold", [k.departed, k.holders, k.held(process), k.conns], [process, sockets, *tickets])
+
+    async def hold(self, k: EventKeys, process: str, sockets: int, tickets: Sequence[str]) -> bool:
+        [reply] = await self.pipeline(
+            self._redis, lambda pipe: self.queue_hold(pipe, k, process, sockets, tickets), transaction=False
+        )
+        return int(reply) == 1
+
+    async def depart(self, k: EventKeys, process: str, tickets: Sequence[str]) -> int:
+        """Sockets of `process` closed: holders it still held depart now; returns how many."""
+        return int(await self._scripts["depart"]([k.line, k.departed, k.holders, k.held(process)], [process, *tickets]))
+
+    def queue_reap(self, pipe: Pipeline, k: EventKeys, process: str, lapse_ms: int) -> None:
+        """Whoever `process` still holds departs as of its last heartbeat, if older than `lapse_ms` (0: now,
+        it is stopping); reply: how many departed, or -1 if its heartbeat is fresh (read with `int`)."""
+        self._queue(pipe, "reap", [k.conns, k.held(process), k.holders, k.line, k.departed], [process, lapse_ms])
+
+    async def reap(self, k: EventKeys, process: str, lapse_ms: int) -> int:
+        [reply] = await self.pipeline(
+            self._redis, lambda pipe: self.queue_reap(pipe, k, process, lapse_ms), transaction=False
+        )
+        return int(reply)
 
     def queue_clock(self, pipe: Pipeline, key: str) -> None:
         """Redis time inside a MULTI on `key`'s slot (a cluster refuses a keyless TIME there)."""

@@ -8,14 +8,18 @@ beside the WebSocket endpoint (web/ws.py) and drains its Conn's mailbox.
 
 The promoter publishes one `advance` message per event per tick; the hub
 turns it into `admitted` for the few local tickets it names and a new
-position for the rest, computed in memory (see `ranks`). The fan-out loop
+position for the rest, computed in memory from what the message says left
+the line (core/ranks.py): a rank is read once, at connect, and again only
+if a message was missed (a gap in the event's sequence numbers), in one
+batch. The fan-out loop
 only sets flags and never awaits a peer, so a slow socket delays nobody but
 itself. Positions are coalesced (a slow socket gets the latest, not every
 one); `admitted`, `notice` and `state` are never dropped.
 
-Store work per tick is a slice of sockets (so each is exact again within
-REFRESH_SECONDS) plus one report of the socket count per event — it does
-not grow with the line, and grows with local sockets only by the slice.
+Store work does not grow with the line or with connected sockets: per
+event this process holds sockets for, one heartbeat every HEARTBEAT_SECONDS
+(core/presence.py); per socket, O(1) commands when it connects and when it
+closes, batched.
 No ticket is decided on this host's clock: standings come with the time
 Redis answered, and what the hub schedules by time (opening a pre-queue)
 uses Redis's clock as last seen.
@@ -29,13 +33,14 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from waiting_room.core import messages
 from waiting_room.core.messages import BusMessage
-from waiting_room.core.standing import EventSnapshot, Standing
+from waiting_room.core.presence import HEARTBEAT_SECONDS
+from waiting_room.core.standing import EventSnapshot, Heartbeat, Standing
 from waiting_room.core.states import CloseCode, TicketState
 from waiting_room.core.tokens import Claims, Signer
 from waiting_room.web.rooms import Conn, Room
@@ -51,9 +56,15 @@ class Loader(Protocol):
 
     errors: tuple[type[BaseException], ...]  # what the store raises while unreachable
 
-    async def load(self, event: str, tickets: Sequence[str], *, arriving: bool = False) -> EventSnapshot: ...
+    async def load(
+        self, event: str, tickets: Sequence[str], *, arriving: bool = False, process: str = "", sockets: int = 0
+    ) -> EventSnapshot: ...
 
-    async def report(self, event: str, process: str, sockets: int, departed: Sequence[str]) -> None: ...
+    async def beat(self, process: str, sockets: Mapping[str, int]) -> dict[str, Heartbeat]: ...
+
+    async def hold(self, event: str, process: str, sockets: int, tickets: Sequence[str]) -> None: ...
+
+    async def depart(self, event: str, process: str, tickets: Sequence[str]) -> None: ...
 
     async def forget(self, process: str, events: Iterable[str]) -> None: ...
 
@@ -94,7 +105,7 @@ class Hub:
         self._claimed_ms = 0  # the time of this process's last claims (see messages.Claim)
         self._tasks: list[asyncio.Task[None]] = []
         self._arrivals: deque[tuple[Conn, asyncio.Future[None]]] = deque()
-        self._arrived = asyncio.Event()
+        self._arrived = asyncio.Event()  # arrivals, departures or reholds are waiting to be written
 
     @property
     def subscribed(self) -> asyncio.Event:
@@ -107,7 +118,9 @@ class Hub:
     # --- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(loop()) for loop in (self._refresh_loop, self._arrivals_loop)]
+        self._tasks = [
+            asyncio.create_task(loop()) for loop in (self._upkeep_loop, self._heartbeat_loop, self._arrivals_loop)
+        ]
         self.bus.start(self.dispatch, self._resync)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.bus.ready.wait(), 5)
@@ -149,13 +162,21 @@ class Hub:
         room = self.rooms.get(conn.event)
         if room is not None:
             room.remove(conn)
+            self._arrived.set()
 
     async def _arrivals_loop(self) -> None:
         """Load new sockets in batches: a thousand arriving at once cost a few round trips, not a
-        thousand, and never wait long for a free store connection."""
+        thousand, and never wait long for a free store connection.
+
+        Departures and reholds are written here too, before the arrivals: one task writes the marks,
+        so a socket that closes and comes back is always departed before it is held again."""
         while True:
             await self._arrived.wait()
             self._arrived.clear()
+            try:
+                await self._write_marks()
+            except self.loader.errors as exc:
+                log.warning("writing socket departures failed (%s); retrying", exc)
             while self._arrivals:
                 batch = [self._arrivals.popleft() for _ in range(min(len(self._arrivals), ARRIVAL_BATCH))]
                 error: BaseException | None = None
@@ -172,6 +193,31 @@ class Hub:
                         arrival.set_result(None)
                     else:
                         arrival.set_exception(error)
+
+    async def _write_marks(self) -> None:
+        """Departures of closed sockets, holds again after this process was taken for dead, and the
+        release of events it holds no socket for any more."""
+        for event, room in list(self.rooms.items()):
+            gone = room.take_departed()
+            if gone:
+                try:
+                    await self.loader.depart(event, self.id, gone)
+                except BaseException:
+                    room.departed[:0] = gone
+                    raise
+            if room.rehold:
+                room.rehold = False
+                tickets = list(room.conns)
+                try:
+                    for start in range(0, len(tickets), ARRIVAL_BATCH):
+                        await self.loader.hold(event, self.id, len(room.conns), tickets[start : start + ARRIVAL_BATCH])
+                except BaseException:
+                    room.rehold = True
+                    raise
+            if not room.conns and not room.departed and self.rooms.get(event) is room:
+                del self.rooms[event]
+                self.bus.unsubscribe_event(event)
+                await self.loader.forget(self.id, [event])
 
     def _admit(self, room: Room, conn: Conn, claims: Claims) -> None:
         if conn.admitted:
@@ -193,7 +239,9 @@ class Hub:
             by_event.setdefault(conn.event, []).append(conn)
         for event, group in by_event.items():
             tickets = [conn.ticket for conn in group]
-            snapshot = await self.loader.load(event, tickets, arriving=arriving)
+            room = self.rooms.get(event)
+            sockets = len(room.conns) if room is not None else 0
+            snapshot = await self.loader.load(event, tickets, arriving=arriving, process=self.id, sockets=sockets)
             room = self.rooms.get(event)
             if room is not None:
                 self._apply(room, group, snapshot)
@@ -225,12 +273,22 @@ class Hub:
         room.served = max(room.served, snapshot.served)
         room.waiting = snapshot.waiting
         room.observed_rate = snapshot.observed_rate
+        if snapshot.fresh_beat:
+            self._beating(room, fresh=True)
         for conn in group:
-            self._place(room, conn, snapshot.tickets.get(conn.ticket), snapshot.served)
+            self._place(room, conn, snapshot.tickets.get(conn.ticket), snapshot)
             if snapshot.notice is not None and conn.close_code is None:
                 conn.send(snapshot.notice)
 
-    def _place(self, room: Room, conn: Conn, standing: Standing | None, served: int) -> None:
+    @staticmethod
+    def _beating(room: Room, fresh: bool) -> None:
+        """A hold wrote this process's heartbeat; a fresh entry after earlier ones means the promoter
+        took this process for dead (a long stall) and its holders departed: hold them all again."""
+        if fresh and room.beating:
+            room.rehold = True
+        room.beating = True
+
+    def _place(self, room: Room, conn: Conn, standing: Standing | None, snapshot: EventSnapshot) -> None:
         if standing is None:
             conn.close(CloseCode.UNKNOWN_TICKET)
         elif standing.admission is not None:
@@ -240,36 +298,54 @@ class Hub:
         elif standing.state is TicketState.PRE_QUEUE:
             room.unranked.add(conn.ticket)
             conn.position_changed()
-        elif standing.position is not None:
-            conn.tracker.observe(standing.position - 1, served)
-            conn.position_changed()
+        elif standing.position is not None and conn.ticket in snapshot.scores:
+            conn.tracker.observe(standing.position - 1, snapshot.scores[conn.ticket], snapshot.seq)
+            room.heard(conn)  # messages published after the read may have arrived before its reply
 
-    async def _refresh_loop(self) -> None:
-        last = time.monotonic()
+    async def _upkeep_loop(self) -> None:
         while True:
             started = time.monotonic()
             with contextlib.suppress(*self.loader.errors):
-                # slices sized by the time that really passed: a busy loop that comes round late
-                # reads more, so every socket is still re-read within REFRESH_SECONDS
-                await self._refresh(started - last)
-            last = started
+                await self._upkeep()
             await asyncio.sleep(max(0.0, self.tick_seconds - (time.monotonic() - started)))
 
-    async def _refresh(self, elapsed: float) -> None:
-        """Exact ranks for a slice of each room, the seen marks, and this process's socket counts."""
-        for event, room in list(self.rooms.items()):
+    async def _upkeep(self) -> None:
+        """Ranks to read (sockets that missed a change, pre-queue sockets at the opening), a batch per
+        event, and a nudge to the writer of marks."""
+        for room in list(self.rooms.values()):
             opened = room.due_at_opening(self.now(), ARRIVAL_BATCH)
-            also = set(opened)
-            picked = [*opened, *(c for c in room.refresh_slice(max(elapsed, self.tick_seconds)) if c not in also)]
-            if picked:
-                await self._load(picked)
-            departed, room.departed = room.departed, []
-            if not room.conns and self.rooms.get(event) is room:  # (re-checked after the awaits)
-                # dropped before the report, so the last word is "none here" (no key left behind),
-                # not a count its last socket left while the report was on its way
-                del self.rooms[event]
-                self.bus.unsubscribe_event(event)
-            await self.loader.report(event, self.id, len(room.conns), departed)
+            stale = [c for c in room.take_stale(ARRIVAL_BATCH) if c not in opened]
+            if opened or stale:
+                try:
+                    await self._load([*opened, *stale])
+                except BaseException:  # read them next time
+                    room.unranked.update(c.ticket for c in opened)
+                    room.stale.update(c.ticket for c in stale)
+                    raise
+        if any(room.departed or room.rehold or not room.conns for room in self.rooms.values()):
+            self._arrived.set()
+
+    async def _heartbeat_loop(self) -> None:
+        """Its own task, so slow reads never delay it: a process silent too long is taken for dead."""
+        while True:
+            started = time.monotonic()
+            with contextlib.suppress(*self.loader.errors):
+                await self._heartbeat()
+            await asyncio.sleep(max(0.0, HEARTBEAT_SECONDS - (time.monotonic() - started)))
+
+    async def _heartbeat(self) -> None:
+        rooms = dict(self.rooms)
+        if not rooms:
+            return
+        beats = await self.loader.beat(self.id, {event: len(room.conns) for event, room in rooms.items()})
+        for event, beat in beats.items():
+            room = rooms[event]
+            self._beating(room, beat.fresh)
+            if beat.settings is not None:
+                room.apply_settings(beat.settings)
+            room.published(beat.seq)
+        if any(room.rehold for room in rooms.values()):
+            self._arrived.set()
 
     async def _resync(self, event: str | None) -> None:
         """After (re)subscribing: anything published while away is lost, so re-read the local sockets."""
@@ -299,6 +375,9 @@ class Hub:
         room.waiting = message.waiting
         room.observed_rate = message.observed_rate
         room.status = message.status
+        change = message.change
+        if change is not None:
+            room.log.add(change)
         for admitted in message.admitted:
             conn = room.conns.get(admitted.ticket)
             if conn is not None:
@@ -308,7 +387,7 @@ class Hub:
             if conn is not None:
                 conn.close(CloseCode.NOT_WAITING)
         for conn in room.conns.values():
-            conn.position_changed()
+            room.heard(conn)
 
     def _on_claim(self, message: messages.Claim) -> None:
         """Only a newer claim replaces a socket: claims cross on the bus, and the older one's must not

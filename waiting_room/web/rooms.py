@@ -9,7 +9,6 @@ waiting on a slow one.
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,11 +16,9 @@ from typing import Any, Protocol
 
 from waiting_room.core import eta, messages
 from waiting_room.core.event_settings import EventSettings
-from waiting_room.core.ranks import PositionTracker
+from waiting_room.core.ranks import LineLog, PositionTracker
 from waiting_room.core.states import CloseCode, EventStatus
 
-REFRESH_SECONDS = 5.0  # every socket's rank is read exactly at least this often
-MIN_REFRESH_SECONDS = 0.25  # ... and at most this often, however short abandon_after_seconds is
 MAILBOX_LIMIT = 64  # undeliverable must-send messages before a socket is dropped
 
 
@@ -81,37 +78,57 @@ class Room:
     opens_at: float | None = None
     observed_rate: float = 0.0
     target_url: str = ""
-    rotation: deque[str] = field(default_factory=deque)  # tickets in the order their ranks are re-read
-    _rotating: set[str] = field(default_factory=set)  # what `rotation` holds, so it never holds twice
+    log: LineLog = field(default_factory=LineLog)  # the event's last line changes heard on the bus
+    stale: set[str] = field(default_factory=set)  # sockets that missed a change: their ranks are read again
+    last_read_seq: int = 0  # the event's sequence number at the last heartbeat
     unranked: set[str] = field(default_factory=set)  # pre-queue sockets: ranked as soon as the line opens
     departed: list[str] = field(default_factory=list)  # closed since the last pass: their grace starts now
-    abandon_after: float = 120.0
+    beating: bool = False  # this process's heartbeat for the event has been written
+    rehold: bool = False  # the promoter took this process for dead: hold every socket again
 
     def add(self, conn: Conn) -> Conn | None:
         """Register a socket; returns the socket it replaces for the same ticket, if any."""
         older = self.conns.get(conn.ticket)
         self.conns[conn.ticket] = conn
-        if conn.ticket not in self._rotating:
-            self._rotating.add(conn.ticket)
-            self.rotation.append(conn.ticket)
         return older
 
     def remove(self, conn: Conn) -> None:
-        """Forget a socket (not its replacement); the rotation drops it lazily."""
+        """Forget a socket (not its replacement)."""
         if self.conns.get(conn.ticket) is conn:
             del self.conns[conn.ticket]
             self.unranked.discard(conn.ticket)
+            self.stale.discard(conn.ticket)
             self.departed.append(conn.ticket)
 
-    @property
-    def refresh_seconds(self) -> float:
-        """How often each socket's rank, and so its seen mark, is re-read: REFRESH_SECONDS, or often
-        enough that a holder with a socket open is never taken for gone under a short abandon_after."""
-        return max(MIN_REFRESH_SECONDS, min(REFRESH_SECONDS, self.abandon_after / 4))
+    def take_departed(self) -> list[str]:
+        """Tickets whose socket closed and did not come back here since: their holders have left."""
+        gone, self.departed = [t for t in dict.fromkeys(self.departed) if t not in self.conns], []
+        return gone
+
+    def heard(self, conn: Conn) -> None:
+        """Bring a socket's rank up to every change heard; one that missed a change is read again."""
+        if not self.log.catch_up(conn.tracker) and conn.tracker.rank is not None:
+            self.stale.add(conn.ticket)
+        conn.position_changed()
+
+    def published(self, seq: int) -> None:
+        """The event's sequence number, read now. A message published before the previous read
+        and still unheard was lost: sockets that have not had it are read again."""
+        lost, self.last_read_seq = self.last_read_seq, seq
+        if self.log.latest is not None and self.log.latest >= lost:
+            return
+        for conn in self.conns.values():
+            if conn.tracker.rank is not None and conn.tracker.seq < lost:
+                self.stale.add(conn.ticket)
+
+    def take_stale(self, limit: int) -> list[Conn]:
+        batch = list(self.stale)[:limit]
+        self.stale.difference_update(batch)
+        return [self.conns[t] for t in batch if t in self.conns]
 
     def due_at_opening(self, now: float, limit: int) -> list[Conn]:
-        """Pre-queue sockets to rank now that the line is open (a batch per pass), rather than waiting
-        for their turn in the rotation: the shuffle is done, and they should see their place at once."""
+        """Pre-queue sockets to rank now that the line is open (a batch per pass): the shuffle is done,
+        and they should see their place at once (read once; the bus keeps it exact from then on)."""
         if not self.unranked or (self.opens_at is not None and now < self.opens_at):
             return []
         due = [self.conns[t] for t in list(self.unranked)[:limit] if t in self.conns]
@@ -120,7 +137,6 @@ class Room:
 
     def apply_settings(self, settings: EventSettings) -> None:
         self.status, self.opens_at, self.target_url = settings.status, settings.opens_at, settings.target_url
-        self.abandon_after = settings.abandon_after_seconds
 
     def position_message(self, conn: Conn) -> dict[str, Any] | None:
         if conn.tracker.rank is None:  # pre-queue: no place yet, said once
@@ -128,26 +144,10 @@ class Room:
                 return None
             conn.announced = True
             return messages.position(None, self.waiting, None, self.served)
-        value = conn.tracker.take(self.served)
+        value = conn.tracker.take()
         position = conn.tracker.sent if value is None else value
         eta_now = eta.eta_seconds(position, self.observed_rate, self.status is EventStatus.OPEN)
         if value is None and not eta.eta_moved(conn.eta_told, eta_now):  # same place, ETA still good
             return None
         conn.eta_told = eta_now
         return messages.position(position, self.waiting, eta_now, self.served)
-
-    def refresh_slice(self, seconds: float) -> list[Conn]:
-        """The next few sockets whose rank to read, so each is read every `refresh_seconds`."""
-        size = math.ceil(len(self.conns) * seconds / self.refresh_seconds)
-        picked: list[Conn] = []
-        for _ in range(len(self.rotation)):  # each entry at most once; departed ones are dropped on the way
-            if len(picked) >= size:
-                break
-            ticket = self.rotation.popleft()
-            conn = self.conns.get(ticket)
-            if conn is None:
-                self._rotating.discard(ticket)
-            else:
-                self.rotation.append(ticket)
-                picked.append(conn)
-        return picked

@@ -6,7 +6,7 @@
 -- KEYS[4] tickets    hash   ticket -> JSON record
 -- KEYS[5] uids       hash   wr_uid -> ticket
 -- KEYS[6] stats      hash   counters
--- KEYS[7] seen       zset   waiting ticket -> last seen (ms)
+-- KEYS[7] departed   zset   waiting ticket no socket holds -> since when (ms): from its join
 -- KEYS[8] client_joins   hash  the caller's address: join token bucket (t, at)
 -- KEYS[9] client_waiting set   the caller's address: its tickets that may still wait
 -- KEYS[10] proof     string the used-challenge mark of the caller's proof of work (written only if one is needed)

@@ -1,7 +1,11 @@
 -- One promoter tick for one event: fence, expire, remove, admit, publish.
 -- State change and the `advance` message happen in one atomic step, so a
 -- web process never sees a message for a change that did not happen.
--- Its cost grows with how many tickets change state, not with the line.
+-- Its cost grows with how many tickets change state (and with the web
+-- processes holding sockets for the event), not with the line or the sockets.
+-- Each message carries the event's next sequence number and what left the
+-- line (`popped` from the head, the order scores `gone` from anywhere), so
+-- web processes keep every rank exact without reading it (core/ranks.py).
 --
 -- KEYS[1] settings   hash   the event's settings
 -- KEYS[2] line       zset   waiting tickets by order
@@ -10,10 +14,12 @@
 -- KEYS[5] active     zset   redeemed sessions (score = session expiry ms)
 -- KEYS[6] stats      hash   counters and the observed rate
 -- KEYS[7] lease      string id of the promoter leading this event
--- KEYS[8] seen       zset   waiting ticket -> last seen (ms)
+-- KEYS[8] departed   zset   waiting ticket no socket holds -> since when (ms)
 -- KEYS[9] done       zset   finished ticket -> when (ms)
 -- KEYS[10] uids      hash   wr_uid -> ticket (trimmed with old records)
 -- KEYS[11] bucket    hash   the rate's budget, shared with join.lua's fast lane: tokens, at (ms), fast
+-- KEYS[12] advances  string sequence number of the advance messages
+-- KEYS[13] conns     hash   web process -> "sockets:heartbeat ms"
 -- ARGV[1] owner      this promoter's id (fencing: nothing is written unless it holds the lease)
 -- ARGV[2] lease_ms   lease length
 -- ARGV[3] tick_ms    the promoter's tick: the bucket holds one tick's share of the rate plus one ticket
@@ -24,10 +30,12 @@
 -- ARGV[8] keep_ms    how long a finished ticket's record is kept
 -- ARGV[9] publish    "PUBLISH" or "SPUBLISH" to send the advance message now; "" to only return it
 --                    (the promoter sends it once replicas hold the tick, see store/durable.py)
+-- ARGV[10] lapse_ms  a web process whose heartbeat is older than this is dead: its holders have left
 --
 -- Returns {0} if another promoter leads, else
 --   {1, admitted, served_total, waiting, status, rate_per_minute, opens_at, published(0|1), pre_open(0|1),
---    fast (admitted by join.lua's fast lane since the last tick), message}
+--    fast (admitted by join.lua's fast lane since the last tick), message,
+--    lapsed web process ids (the caller hands their held tickets to `departed` with reap.lua)}
 --   where published says an advance message was due (sent, or returned to be sent) and message is it
 --   ("" when none was due)
 --
@@ -83,15 +91,24 @@ if #expired > 0 then redis.call("HINCRBY", KEYS[6], "expired", #expired) end
 -- sessions that ran out free their capacity
 redis.call("ZREMRANGEBYSCORE", KEYS[5], "-inf", now)
 
--- tickets leaving the line without admission
+-- tickets leaving the line without admission: a closed line from the head, abandoned ones from anywhere
 local removed = {}
+local head = 0 -- tickets taken from the head of the line this tick
+local gone = {} -- order scores of tickets taken from anywhere else
 if status == "closed" then
   local popped = redis.call("ZPOPMIN", KEYS[2], batch)
   for i = 1, #popped, 2 do removed[#removed + 1] = popped[i] end
+  head = #removed
 else
+  -- departed for longer than the grace: nobody holds a socket, polls, or did since
   local stale = redis.call("ZRANGEBYSCORE", KEYS[8], "-inf", now - abandon_after * 1000, "LIMIT", 0, batch)
   for _, ticket in ipairs(stale) do
-    if redis.call("ZREM", KEYS[2], ticket) == 1 then removed[#removed + 1] = ticket end
+    local score = redis.call("ZSCORE", KEYS[2], ticket)
+    if score then
+      redis.call("ZREM", KEYS[2], ticket)
+      removed[#removed + 1] = ticket
+      gone[#gone + 1] = score
+    end
   end
   if #stale > 0 then redis.call("ZREM", KEYS[8], unpack(stale)) end
 end
@@ -138,9 +155,10 @@ if n > 0 then
     admitted[#admitted + 1] = {ticket, now, expires, rec and rec.jti or ""}
   end
   if #admitted > 0 then
-    local seen_done = {}
-    for i, a in ipairs(admitted) do seen_done[i] = a[1] end
-    redis.call("ZREM", KEYS[8], unpack(seen_done))
+    local left = {}
+    for i, a in ipairs(admitted) do left[i] = a[1] end
+    redis.call("ZREM", KEYS[8], unpack(left))
+    head = head + #admitted
   end
 end
 local served = redis.call("HINCRBY", KEYS[6], "served_total", #admitted)
@@ -160,16 +178,26 @@ for _, ticket in ipairs(old) do
 end
 if #old > 0 then redis.call("ZREM", KEYS[9], unpack(old)) end
 
+-- web processes whose heartbeat lapsed (one entry per process holding sockets for this event)
+local lapsed = {}
+local beats = redis.call("HGETALL", KEYS[13])
+for i = 1, #beats, 2 do
+  local at = tonumber(string.match(beats[i + 1], ":(%d+)$") or "0")
+  if now - at > tonumber(ARGV[10]) then lapsed[#lapsed + 1] = beats[i] end
+end
+
 local waiting = redis.call("ZCARD", KEYS[2])
 local published = 0
 local message = ""
 if #admitted > 0 or #removed > 0 or #expired > 0 or ARGV[6] ~= served .. ":" .. waiting then
   local observed = tonumber(redis.call("HGET", KEYS[6], "observed_rate") or "0")
+  -- scores as Redis spells them (strings): cjson would round numbers this long
   message = cjson.encode({
-    type = "advance", event = event, served = served, waiting = waiting, status = status,
-    observed_rate = observed, admitted = admitted, removed = removed, expired = expired, at = now,
+    type = "advance", event = event, seq = redis.call("INCR", KEYS[12]), served = served, waiting = waiting,
+    status = status, observed_rate = observed, admitted = admitted, removed = removed, expired = expired,
+    popped = head, gone = gone, at = now,
   })
   if ARGV[9] ~= "" then redis.call(ARGV[9], ARGV[5], message) end
   published = 1
 end
-return {1, #admitted, served, waiting, status, rate, s[6] or "", published, pre_open and 1 or 0, fast, message}
+return {1, #admitted, served, waiting, status, rate, s[6] or "", published, pre_open and 1 or 0, fast, message, lapsed}

@@ -1,7 +1,8 @@
--- Mark waiting tickets as seen now (their holder has a socket open or polled).
--- XX: a ticket that has left the line (admitted, removed) is not brought back.
+-- A status poll counts as presence: a waiting ticket nobody holds a socket for
+-- is departed from now on, not from before. XX: a ticket held by a socket (not
+-- in the set) or no longer waiting is left alone.
 --
--- KEYS[1] seen       zset   waiting ticket -> last seen (ms)
+-- KEYS[1] departed   zset   waiting ticket no socket holds -> since when (ms)
 -- ARGV[1..n]         tickets
 --
 -- Returns the number of tickets updated.
