@@ -12,6 +12,7 @@ from redis.asyncio.client import Pipeline
 from waiting_room.core import messages
 from waiting_room.core.event_settings import EventSettings, InvalidSettings, validate
 from waiting_room.core.health import PromoterReport, live_reports
+from waiting_room.core.presence import LAPSE_SECONDS
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import SHUFFLE_RANGE
 from waiting_room.store import keys
@@ -19,7 +20,7 @@ from waiting_room.store.channels import Channels
 from waiting_room.store.keys import Keyspace
 from waiting_room.store.redis_client import execute
 
-CONNECTION_REPORT_MAX_AGE_MS = 5000
+CONNECTION_REPORT_MAX_AGE_MS = int(LAPSE_SECONDS * 1000)  # a web process counts until it is taken for dead
 
 
 class Events:
@@ -140,10 +141,10 @@ class Events:
 
 
 def _live_connections(reports: dict[str, str], now_ms: int) -> int:
-    """Sum the socket counts web processes reported in the last few seconds (dead ones age out).
+    """Sum the socket counts of web processes whose heartbeat is recent (dead ones age out).
 
-    The reports carry the web process's wall clock, compared here with ours: a
-    few seconds of tolerance covers clocks kept by NTP.
+    The heartbeats carry Redis's clock, compared here with ours: the tolerance
+    (the heartbeat lapse) covers clocks kept by NTP.
     """
     total = 0
     for report in reports.values():
