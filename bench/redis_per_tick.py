@@ -78,6 +78,10 @@ async def scenario(
                     per_tick, total = await measure_commands(redis, args.window_ticks, tick_s)
                     out.append((f"W={waiting}, {attached} sockets", per_tick, total))
                     print(f"  W={waiting}, {attached} sockets: {total:.1f} commands per tick", flush=True)
+                    for role, mark in (("web", "heartbeat"), ("promoter", "is gone")):
+                        for line in stack.log_tail(role, 2000).splitlines():
+                            if mark in line:  # a process taken for dead would skew the count: say so
+                                print(f"  {role}: {line}", flush=True)
                     await pool.results()
         finally:
             await redis.aclose()

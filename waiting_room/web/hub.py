@@ -39,7 +39,7 @@ from typing import Protocol
 
 from waiting_room.core import messages
 from waiting_room.core.messages import BusMessage
-from waiting_room.core.presence import HEARTBEAT_SECONDS
+from waiting_room.core.presence import HEARTBEAT_SECONDS, LAPSE_SECONDS
 from waiting_room.core.standing import EventSnapshot, Heartbeat, Standing
 from waiting_room.core.states import CloseCode, TicketState
 from waiting_room.core.tokens import Claims, Signer
@@ -327,8 +327,12 @@ class Hub:
 
     async def _heartbeat_loop(self) -> None:
         """Its own task, so slow reads never delay it: a process silent too long is taken for dead."""
+        last = time.monotonic()
         while True:
             started = time.monotonic()
+            if started - last > LAPSE_SECONDS / 2:
+                log.warning("heartbeat %.1f s apart (the event loop is overloaded)", started - last)
+            last = started
             with contextlib.suppress(*self.loader.errors):
                 await self._heartbeat()
             await asyncio.sleep(max(0.0, HEARTBEAT_SECONDS - (time.monotonic() - started)))
