@@ -14,4 +14,4 @@ finds its heartbeat entry gone and holds its sockets again.
 from __future__ import annotations
 
 HEARTBEAT_SECONDS = 2.0
-LAPSE_SECONDS = 10.0  # five missed heartbeats: a long GC pause or a busy loop is not a death
+LAPSE_SECONDS = 15.0  # seven missed heartbeats: a long GC pause or an overloaded loop (6 s seen) is not a death
