@@ -87,7 +87,7 @@ async def promote(
     them all in one tick)."""
     if budget is not None:
         await fill_bucket(scripts.redis, k, budget)
-    args = PromoteArgs(owner, 2000, tick_ms, None, Keyspace(k.prefix).bus, last, batch, keep_ms, lapse_ms)
+    args = PromoteArgs(owner, 2000, tick_ms, None, Keyspace(k.prefix).bus, last, batch, keep_ms, lapse_ms=lapse_ms)
     return await scripts.promote(k, args)
 
 
