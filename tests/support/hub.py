@@ -1,8 +1,7 @@
-"""Driving hubs in-process: sockets that record what they get, a fake loader, and the writer tasks."""
+"""Driving hubs in-process: sockets that record what they get, and a fake loader."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -11,9 +10,8 @@ from typing import Any
 
 from waiting_room.core.event_settings import EventSettings
 from waiting_room.core.standing import EventSnapshot, Standing
+from waiting_room.web.conn import Conn
 from waiting_room.web.hub import Hub
-from waiting_room.web.rooms import Conn
-from waiting_room.web.ws import pump
 
 
 class RecordingSocket:
@@ -91,12 +89,11 @@ class FakeLoader:
 
 
 class Harness:
-    """Hubs (each as one web process would have it) and the writer tasks of their sockets."""
+    """Hubs, each as one web process would have it."""
 
     def __init__(self, make_hub: Callable[[], Hub]) -> None:
         self.make_hub = make_hub
         self.hubs: list[Hub] = []
-        self.pumps: list[asyncio.Task[None]] = []
 
     async def hub(self) -> Hub:
         hub = self.make_hub()
@@ -108,13 +105,9 @@ class Harness:
     async def connect(self, hub: Hub, ticket: str) -> tuple[RecordingSocket, Conn]:
         socket = RecordingSocket()
         conn = Conn(socket, ticket, ticket.partition(".")[0])
-        room = await hub.attach(conn)
-        self.pumps.append(asyncio.create_task(pump(conn, room)))
+        await hub.attach(conn)
         return socket, conn
 
     async def close(self) -> None:
-        for task in self.pumps:
-            task.cancel()
-        await asyncio.gather(*self.pumps, return_exceptions=True)
         for hub in self.hubs:
             await hub.stop()

@@ -3,15 +3,17 @@
 It knows no Redis. Two narrow interfaces bring the outside in: the `Bus`
 delivers typed messages (store/bus.py: Redis pub/sub, or in memory for
 tests), and the `Loader` reads an event's snapshot and its tickets'
-standings in one transaction (store/loader.py). Each socket's writer lives
-beside the WebSocket endpoint (web/ws.py) and drains its Conn's mailbox.
+standings in one transaction (store/loader.py). Each socket's writes are its
+Conn's (web/conn.py), its endpoint (web/ws.py) only reads.
 
 The promoter publishes one `advance` message per event per tick; the hub
 turns it into `admitted` for the few local tickets it names and a new
 position for the rest, computed in memory (see `ranks`). The fan-out loop
-only sets flags and never awaits a peer, so a slow socket delays nobody but
-itself. Positions are coalesced (a slow socket gets the latest, not every
-one); `admitted`, `notice` and `state` are never dropped.
+writes to each socket at once, without awaiting it, while the socket takes
+it; a socket that is backed up gets its messages from its own drain task
+later, so a slow socket delays nobody but itself. Positions are coalesced (a
+slow socket gets the latest, not every one); `admitted`, `notice` and
+`state` are never dropped.
 
 Store work per tick is a slice of sockets (so each is exact again within
 REFRESH_SECONDS) plus one report of the socket count per event — it does
@@ -38,7 +40,8 @@ from waiting_room.core.messages import BusMessage
 from waiting_room.core.standing import EventSnapshot, Standing
 from waiting_room.core.states import CloseCode, TicketState
 from waiting_room.core.tokens import Claims, Signer
-from waiting_room.web.rooms import Conn, Room
+from waiting_room.web.conn import Conn
+from waiting_room.web.rooms import Room
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +133,7 @@ class Hub:
     # --- sockets ---------------------------------------------------------
 
     async def attach(self, conn: Conn) -> Room:
-        """Register a socket, then read where its ticket stands; the socket's writer drains it from the room."""
+        """Register a socket, then read where its ticket stands (and push it)."""
         room = self.rooms.get(conn.event)
         if room is None:
             room = self.rooms[conn.event] = Room(conn.event)
@@ -307,8 +310,7 @@ class Hub:
             conn = room.conns.get(ticket)
             if conn is not None:
                 conn.close(CloseCode.NOT_WAITING)
-        for conn in room.conns.values():
-            conn.position_changed()
+        room.fan_out()
 
     def _on_claim(self, message: messages.Claim) -> None:
         """Only a newer claim replaces a socket: claims cross on the bus, and the older one's must not
