@@ -39,6 +39,7 @@ from websockets.asyncio.client import connect
 from bench.clients import ClientPool, SocketRecord
 from bench.common import (
     HOST,
+    BusTap,
     Stack,
     cpu_seconds,
     install_deadline,
@@ -65,6 +66,7 @@ class Side:
     per_socket_min: float
     closed: int
     loadavg: str
+    advances: int = 0  # ours: `advance` messages the promoter published in the window
 
     @property
     def pushes_per_cpu_s(self) -> float:
@@ -150,6 +152,8 @@ async def run_ours(n: int, args: argparse.Namespace, tick_ms: int, deadline: flo
     with Stack(tick_ms=tick_ms, web_profile=profile) as stack:
         assert stack.web is not None
         pid = stack.web.pid
+        tap = BusTap(stack.redis_url)
+        await tap.start()
         async with httpx.AsyncClient(timeout=30) as http:
             # every position moves every tick: at least one admission per tick
             rate = max(120, round(2 * 60_000 / tick_ms))
@@ -170,9 +174,12 @@ async def run_ours(n: int, args: argparse.Namespace, tick_ms: int, deadline: flo
                 await asyncio.sleep(args.window)
                 t_b, cpu_b = time.time(), cpu_seconds(pid)
                 records, _ = await pool.results()
+        await tap.stop()
     pushes, mean, worst = count(records, t_a, t_b)
     closed = sum(1 for r in records if r.close_code is not None)
-    return Side("ours", n, connected, rss_idle, rss_conn, t_b - t_a, cpu_b - cpu_a, pushes, mean, worst, closed, load())
+    advances = sum(1 for a in tap.advances if t_a <= a.at <= t_b)
+    window, cpu = t_b - t_a, cpu_b - cpu_a
+    return Side("ours", n, connected, rss_idle, rss_conn, window, cpu, pushes, mean, worst, closed, load(), advances)
 
 
 async def run_bare(n: int, args: argparse.Namespace, tick_ms: int, deadline: float) -> Side:
@@ -231,6 +238,7 @@ def report(pairs: list[tuple[Side, Side, int]]) -> None:
                     f"{side.per_socket_mean:.3f}",
                     f"{side.per_socket_min:.3f}",
                     side.closed,
+                    side.advances if side.name == "ours" else "-",
                     side.rss_per_socket_kib,
                     side.loadavg,
                 ]
@@ -248,6 +256,7 @@ def report(pairs: list[tuple[Side, Side, int]]) -> None:
                 "per socket per s (mean)",
                 "(worst socket)",
                 "closed by server",
+                "ticks published",
                 "RSS KiB/socket",
                 "load avg at end",
             ],
