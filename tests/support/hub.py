@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,17 +15,17 @@ from waiting_room.web.hub import Hub
 
 
 class RecordingSocket:
-    """Stands in for the network: keeps what the hub sends."""
+    """Stands in for the network: an ASGI `send` that keeps what the hub sends."""
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self.close_code: int | None = None
 
-    async def send_text(self, data: str) -> None:
-        self.sent.append(json.loads(data))
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        self.close_code = code
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            self.sent.append(json.loads(message["text"]))
+        elif message["type"] == "websocket.close":
+            self.close_code = message["code"]
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["type"] == kind]
@@ -104,7 +104,7 @@ class Harness:
 
     async def connect(self, hub: Hub, ticket: str) -> tuple[RecordingSocket, Conn]:
         socket = RecordingSocket()
-        conn = Conn(socket, ticket, ticket.partition(".")[0])
+        conn = Conn(socket.send, ticket, ticket.partition(".")[0])
         await hub.attach(conn)
         return socket, conn
 

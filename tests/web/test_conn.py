@@ -1,15 +1,15 @@
 """The fan-out's writes: straight into each socket while it takes them, a drain task only for one that is
-backed up. Real Starlette WebSockets over an ASGI `send` with uvicorn's flow control (a send waits while
-the transport is paused, and fails once the connection is lost). No Redis, no timing."""
+backed up. Each socket is an ASGI `send` with uvicorn's flow control (a send waits while the transport is
+paused, and fails once the connection is lost). No Redis, no timing."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
-from starlette.websockets import WebSocket
 
 from waiting_room.core.states import CloseCode, EventStatus
 from waiting_room.web import conn as conn_module
@@ -27,10 +27,7 @@ class Transport:
         self.sent: list[dict[str, Any]] = []
         self.close_code: int | None = None
 
-    async def receive(self) -> dict[str, Any]:
-        return {"type": "websocket.connect"}
-
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         await self.writable.wait()  # uvicorn: paused by pause_writing(), resumed by resume_writing()
         if self.lost:
             raise OSError("client disconnected")  # uvicorn's ClientDisconnected
@@ -52,9 +49,7 @@ class Transport:
 
 async def open_socket(room: Room, i: int, rank: int) -> tuple[Transport, Conn]:
     transport = Transport()
-    ws = WebSocket({"type": "websocket", "path": "/", "headers": []}, transport.receive, transport.send)
-    await ws.accept()
-    conn = Conn(ws, f"ev.{i:024d}", "ev")
+    conn = Conn(transport.send, f"ev.{i:024d}", "ev")
     conn.tracker.observe(rank=rank, served=0)
     room.add(conn)
     return transport, conn
@@ -112,13 +107,12 @@ async def test_a_socket_closed_in_the_middle_of_a_fanout_stops_nobody() -> None:
 
     original = sockets[1][0].send
 
-    async def send_then_lose_others(message: dict[str, Any]) -> None:
+    async def send_then_lose_others(message: MutableMapping[str, Any]) -> None:
         await original(message)
         lost_transport.lose()  # this peer goes away while the fan-out is between sockets
         replaced.close(CloseCode.REPLACED)  # and the hub closes this one (a newer socket elsewhere)
 
-    sockets[1][0].send = send_then_lose_others  # type: ignore[method-assign]
-    sockets[1][1].ws._send = send_then_lose_others  # type: ignore[attr-defined]
+    sockets[1][1].transmit = send_then_lose_others
     tick(room)
     tick(room)
     assert lost.closed and lost_transport.sent[-1]["served_total"] == 1

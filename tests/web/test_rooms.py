@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -13,10 +14,8 @@ from waiting_room.web.conn import Conn
 from waiting_room.web.rooms import REFRESH_SECONDS, Room
 
 
-class Silent:
-    async def send_text(self, data: str) -> None: ...
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+async def silent(message: MutableMapping[str, Any]) -> None:
+    """An ASGI send to nowhere."""
 
 
 def position_message(room: Room, conn: Conn) -> dict[str, Any] | None:
@@ -27,7 +26,7 @@ def position_message(room: Room, conn: Conn) -> dict[str, Any] | None:
 def room_with(n: int) -> Room:
     room = Room("ev")
     for i in range(n):
-        room.add(Conn(Silent(), f"ev.{i:024d}", "ev"))
+        room.add(Conn(silent, f"ev.{i:024d}", "ev"))
     return room
 
 
@@ -58,7 +57,7 @@ def test_a_socket_that_reconnects_again_and_again_is_in_the_rotation_once() -> N
     room = room_with(1)
     ticket = next(iter(room.conns))
     for _ in range(100):
-        older = room.add(Conn(Silent(), ticket, "ev"))
+        older = room.add(Conn(silent, ticket, "ev"))
         assert older is not None
         room.remove(older)
     assert list(room.rotation) == [ticket]
@@ -131,6 +130,6 @@ def test_a_socket_that_closes_is_noted_so_its_grace_starts_then() -> None:
     room.remove(first)
     assert room.departed == [first.ticket]
     replaced = next(iter(room.conns.values()))
-    room.add(Conn(Silent(), replaced.ticket, "ev"))
+    room.add(Conn(silent, replaced.ticket, "ev"))
     room.remove(replaced)  # an old socket that a newer one replaced: its holder has not left
     assert room.departed == [first.ticket]

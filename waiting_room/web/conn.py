@@ -1,9 +1,11 @@
 """One socket's state and the writes to it, done in the fan-out loop itself while the socket takes them.
 
-An ASGI `send` on a socket whose transport is writable finishes without ever
-suspending (uvicorn awaits only its "writable" flag, already set). So a write
-is started by hand (`coroutine.send(None)`): if it finishes there, the
-message is out, with no task, no wake-up and no queue per socket. If it
+Writes go through the ASGI server's own `send` for the socket (no framework
+layer per message). A `send` on a socket whose transport is writable
+finishes without ever suspending (uvicorn awaits only its "writable" flag,
+already set). So a write is started by hand (`send(...).__await__().send(None)`):
+if it finishes there, the message is out, with no task, no wake-up and no
+queue per socket. If it
 suspends, the transport is paused (the peer reads slower than we write):
 that one send is carried on in a drain task, and until the socket has
 drained, must-send messages (`admitted`, `notice`, `state`) wait in a
@@ -22,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import deque
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import Message, Send
 
 from waiting_room.core import messages
 from waiting_room.core.ranks import PositionTracker
@@ -36,15 +40,7 @@ BACKLOG_LIMIT = 64  # must-send messages waiting behind a paused transport befor
 STALL_SECONDS = 20.0  # ... or seconds it stays paused
 
 
-class Socket(Protocol):
-    """What a Conn needs of a WebSocket (Starlette's fits)."""
-
-    async def send_text(self, data: str) -> None: ...
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
-
-
-Step = Coroutine[Any, Any, None]
+Step = Generator[Any, None, Any]  # a send under way (its awaitable's iterator)
 
 
 async def carry_on(step: Step, waiting: Any) -> None:
@@ -90,11 +86,11 @@ class Conn:
         "stalled_at",
         "ticket",
         "tracker",
-        "ws",
+        "transmit",
     )
 
-    def __init__(self, ws: Socket, ticket: str, event: str) -> None:
-        self.ws = ws
+    def __init__(self, transmit: Send, ticket: str, event: str) -> None:
+        self.transmit = transmit  # the server's ASGI `send` for this socket
         self.ticket = ticket
         self.event = event
         self.id = secrets.token_hex(6)
@@ -169,14 +165,18 @@ class Conn:
     def write(self, text: str) -> None:
         """Start the send now; if the transport is paused, a drain task finishes it. (Callers check
         `drain` first: whatever is queued goes out before.)"""
-        self._run(self.ws.send_text(text))
+        self._run({"type": "websocket.send", "text": text})
 
     def _close_now(self) -> None:
         self.closed = True
-        self._run(self.ws.close(self.close_code or CloseCode.GOING_AWAY))
+        self._run(self._close_message())
 
-    def _run(self, step: Step) -> None:
+    def _close_message(self) -> Message:
+        return {"type": "websocket.close", "code": self.close_code or CloseCode.GOING_AWAY, "reason": ""}
+
+    def _run(self, message: Message) -> None:
         """Run a send until it finishes or suspends; a suspended one is finished by a drain task."""
+        step = self.transmit(message).__await__()
         try:
             waiting = step.send(None)
         except StopIteration:
@@ -194,15 +194,15 @@ class Conn:
             await carry_on(step, waiting)
             while not self.closed:
                 if self.backlog:
-                    await self.ws.send_text(self.backlog.popleft())
+                    await self.transmit({"type": "websocket.send", "text": self.backlog.popleft()})
                 elif self.close_code is not None:
                     self.closed = True
-                    await self.ws.close(self.close_code)
+                    await self.transmit(self._close_message())
                 elif self.position_due and not self.admitted:
                     self.position_due = False
                     text = self.room.position_text(self) if self.room is not None else None
                     if text is not None:
-                        await self.ws.send_text(text)
+                        await self.transmit({"type": "websocket.send", "text": text})
                 else:
                     break
         except Exception:  # the peer is gone

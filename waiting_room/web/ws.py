@@ -21,7 +21,7 @@ import logging
 import time
 
 from starlette.routing import WebSocketRoute
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from waiting_room.core.flood import MessageBudget
@@ -50,7 +50,7 @@ def text_of(message: Message) -> str:
     return text if text is not None else (message.get("bytes") or b"").decode("utf-8", "replace")
 
 
-async def ticket_socket(ws: WebSocket) -> None:
+async def ticket_socket(ws: WebSocket, transmit: Send) -> None:
     wr = app_state(ws)
     if not await accept(ws):
         return
@@ -59,7 +59,7 @@ async def ticket_socket(ws: WebSocket) -> None:
     if event is None:
         await ws.close(CloseCode.UNKNOWN_TICKET)
         return
-    conn = Conn(ws, ticket, event)
+    conn = Conn(transmit, ticket, event)
     conn.endpoint = asyncio.current_task()
     hub = wr.hub
     try:
@@ -103,4 +103,13 @@ async def _read(ws: WebSocket, conn: Conn) -> None:
             return
 
 
-routes = [WebSocketRoute("/ws/tickets/{ticket}", ticket_socket)]
+class TicketSocket:
+    """The endpoint as a plain ASGI app (Starlette passes an app that is not a function the server's
+    scope, receive and send as they are): the hub writes with that `send`, so a pushed message costs
+    no framework layer; accepting, reading and refusing go through Starlette's WebSocket."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await ticket_socket(WebSocket(scope, receive, send), send)
+
+
+routes = [WebSocketRoute("/ws/tickets/{ticket}", TicketSocket())]
