@@ -26,6 +26,8 @@ import asyncio
 import contextlib
 import os
 import pstats
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -171,7 +173,11 @@ async def run_ours(n: int, args: argparse.Namespace, tick_ms: int, deadline: flo
                 await stack.set_status(http, "open")
                 await asyncio.sleep(args.settle)
                 t_a, cpu_a = time.time(), cpu_seconds(pid)
+                if profile is not None:
+                    os.kill(pid, signal.SIGUSR1)  # profile the window only (bench/profile_web.py)
                 await asyncio.sleep(args.window)
+                if profile is not None:
+                    os.kill(pid, signal.SIGUSR2)
                 t_b, cpu_b = time.time(), cpu_seconds(pid)
                 records, _ = await pool.results()
         await tap.stop()
@@ -266,17 +272,25 @@ def report(pairs: list[tuple[Side, Side, int]]) -> None:
     print()
     print(
         table(
-            ["sockets", "pushes per CPU-s ours / bare", "RSS per socket ours / bare"],
-            [
-                [
-                    o.n,
-                    f"{o.pushes_per_cpu_s / b.pushes_per_cpu_s:.2f}",
-                    f"{o.rss_per_socket_kib / b.rss_per_socket_kib:.2f}",
-                ]
-                for o, b, _ in pairs
-            ],
+            ["sockets", "pair", "pushes per CPU-s ours / bare", "RSS per socket ours / bare"],
+            [[o.n, i + 1, f"{cpu_ratio(o, b):.2f}", f"{rss_ratio(o, b):.2f}"] for i, (o, b, _) in enumerate(pairs)],
         )
     )
+    for n in sorted({o.n for o, _, _ in pairs}):
+        mine = [(o, b) for o, b, _ in pairs if o.n == n]
+        print(
+            f"\nN={n}: median over {len(mine)} pair(s): pushes per CPU-s ours / bare "
+            f"{statistics.median(cpu_ratio(o, b) for o, b in mine):.2f}, "
+            f"RSS per socket ours / bare {statistics.median(rss_ratio(o, b) for o, b in mine):.2f}"
+        )
+
+
+def cpu_ratio(ours: Side, bare: Side) -> float:
+    return ours.pushes_per_cpu_s / max(bare.pushes_per_cpu_s, 1e-9)
+
+
+def rss_ratio(ours: Side, bare: Side) -> float:
+    return ours.rss_per_socket_kib / max(bare.rss_per_socket_kib, 1e-9)
 
 
 def main() -> None:
@@ -289,20 +303,25 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=64, help="sockets opening at once, over all clients")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of pushing before the window")
     parser.add_argument("--window", type=float, default=10.0, help="seconds measured (default 10)")
+    parser.add_argument("--repeat", type=int, default=1, help="bare/ours pairs per size (the machine is noisy)")
     parser.add_argument("--only", choices=("ours", "bare"), help="run one side only (no ratio)")
-    parser.add_argument("--profile", metavar="PATH", help="run our web process under cProfile; write PATH.N")
+    parser.add_argument(
+        "--profile", metavar="PATH", help="profile our web process over the window (cProfile); write PATH.N"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="hard limit for the whole run, seconds")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sockets.split(",") if s.strip()]
     ticks = [int(t) for t in args.tick_ms.split(",") if t.strip()] or [500 if n < 10_000 else 1000 for n in sizes]
     if len(ticks) == 1:
         ticks *= len(sizes)
+    if args.profile:
+        os.environ["BENCH_PROFILE_WINDOW"] = "1"
     install_deadline(args.timeout)
     deadline = time.time() + args.timeout
     raise_nofile()
     print_machine()
     pairs = []
-    for n, tick_ms in zip(sizes, ticks, strict=True):
+    for n, tick_ms in [pair for pair in zip(sizes, ticks, strict=True) for _ in range(args.repeat)]:
         bare = ours = None
         if args.only != "ours":
             bare = asyncio.run(run_bare(n, args, tick_ms, deadline))
@@ -316,7 +335,7 @@ def main() -> None:
         report(pairs)
     if args.profile:
         for n in sizes:
-            print(f"\n## cProfile of our web process, N={n} (connects included)\n", flush=True)
+            print(f"\n## cProfile of our web process, N={n}, over the measured window\n", flush=True)
             pstats.Stats(f"{args.profile}.{n}").sort_stats("tottime").print_stats(30)
 
 
