@@ -1,4 +1,4 @@
-"""The floor: a bare Starlette app on the web process's uvicorn options, holding sockets.
+"""The floor: a bare Starlette app served exactly as `waiting-room web` serves the product, holding sockets.
 
 `python -m bench.bare_app --port P --tick-ms T` serves `/ws/tickets/{anything}`:
 each socket is accepted, kept in a set and echoes what it receives. After
@@ -16,7 +16,6 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -24,6 +23,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bench.common import raise_nofile
+from waiting_room.cli.web import serve_app
+from waiting_room.settings import Settings
 
 
 def position(served: int) -> str:
@@ -96,21 +97,8 @@ def main() -> None:
     parser.add_argument("--tick-ms", type=int, default=500)
     args = parser.parse_args()
     raise_nofile()
-    config = uvicorn.Config(
-        create_app(args.tick_ms / 1000),
-        host=args.host,
-        port=args.port,
-        # `waiting-room web`'s options (waiting_room/cli/main.py)
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=1024,
-        lifespan="on",
-        log_level="warning",
-        timeout_graceful_shutdown=3,
-        access_log=False,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+    # exactly `waiting-room web`'s server options (waiting_room/cli/web.py)
+    raise SystemExit(serve_app(create_app(args.tick_ms / 1000), Settings.from_env(), args.host, args.port, 1))
 
 
 if __name__ == "__main__":
