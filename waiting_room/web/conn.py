@@ -5,10 +5,9 @@ layer per message). A `send` on a socket whose transport is writable
 finishes without ever suspending (uvicorn awaits only its "writable" flag,
 already set). So a write is started by hand (`send(...).__await__().send(None)`):
 if it finishes there, the message is out, with no task, no wake-up and no
-queue per socket. If it
-suspends, the transport is paused (the peer reads slower than we write):
-that one send is carried on in a drain task, and until the socket has
-drained, must-send messages (`admitted`, `notice`, `state`) wait in a
+queue per socket. If it suspends, the transport is paused (the peer reads
+slower than we write): that one send is carried on in a drain task, and
+until the socket has drained, must-send messages (`admitted`, `notice`, `state`) wait in a
 backlog, positions are only marked due (the drain task sends the latest one,
 computed when it gets there), and a close waits its turn. A slow socket thus
 delays nobody; it gets fewer, fresher positions. One that stays backed up for
