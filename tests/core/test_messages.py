@@ -36,6 +36,14 @@ def test_position_unknowns_are_null() -> None:
     assert message["position"] is None and message["eta_seconds"] is None
 
 
+@pytest.mark.parametrize(("waiting", "served"), [(10, 0), (19_500, 1234), (0, 9)])
+def test_position_text_is_the_encoded_position_byte_for_byte(waiting: int, served: int) -> None:
+    texts = messages.PositionText(waiting, served)
+    assert texts.fits(waiting, served) and not texts.fits(waiting, served + 1)
+    for position, eta in [(1, None), (2, 0), (11, 60), (60, 61), (1000, 5), (123_457, 987_654)]:
+        assert texts.text(position, eta) == messages.encode(messages.position(position, waiting, eta, served))
+
+
 def test_admitted() -> None:
     message = messages.admitted("tok", 1_700_000_300.5, "/order/demo")
     assert message["type"] == "admitted" and fields_of(message) == CONTRACT_FIELDS["admitted"]

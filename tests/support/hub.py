@@ -1,33 +1,31 @@
-"""Driving hubs in-process: sockets that record what they get, a fake loader, and the writer tasks."""
+"""Driving hubs in-process: sockets that record what they get, and a fake loader."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from waiting_room.core.event_settings import EventSettings
 from waiting_room.core.standing import EventSnapshot, Heartbeat, Standing
+from waiting_room.web.conn import Conn
 from waiting_room.web.hub import Hub
-from waiting_room.web.rooms import Conn
-from waiting_room.web.ws import pump
 
 
 class RecordingSocket:
-    """Stands in for the network: keeps what the hub sends."""
+    """Stands in for the network: an ASGI `send` that keeps what the hub sends."""
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self.close_code: int | None = None
 
-    async def send_text(self, data: str) -> None:
-        self.sent.append(json.loads(data))
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        self.close_code = code
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            self.sent.append(json.loads(message["text"]))
+        elif message["type"] == "websocket.close":
+            self.close_code = message["code"]
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["type"] == kind]
@@ -113,12 +111,11 @@ class FakeLoader:
 
 
 class Harness:
-    """Hubs (each as one web process would have it) and the writer tasks of their sockets."""
+    """Hubs, each as one web process would have it."""
 
     def __init__(self, make_hub: Callable[[], Hub]) -> None:
         self.make_hub = make_hub
         self.hubs: list[Hub] = []
-        self.pumps: list[asyncio.Task[None]] = []
 
     async def hub(self) -> Hub:
         hub = self.make_hub()
@@ -129,14 +126,10 @@ class Harness:
 
     async def connect(self, hub: Hub, ticket: str) -> tuple[RecordingSocket, Conn]:
         socket = RecordingSocket()
-        conn = Conn(socket, ticket, ticket.partition(".")[0])
-        room = await hub.attach(conn)
-        self.pumps.append(asyncio.create_task(pump(conn, room)))
+        conn = Conn(socket.send, ticket, ticket.partition(".")[0])
+        await hub.attach(conn)
         return socket, conn
 
     async def close(self) -> None:
-        for task in self.pumps:
-            task.cancel()
-        await asyncio.gather(*self.pumps, return_exceptions=True)
         for hub in self.hubs:
             await hub.stop()

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import MutableMapping
 from typing import Any
 
 from waiting_room.core.ranks import LineChange
-from waiting_room.core.states import CloseCode, EventStatus
-from waiting_room.web.rooms import MAILBOX_LIMIT, Conn, Room
+from waiting_room.core.states import EventStatus
+from waiting_room.web.conn import Conn
+from waiting_room.web.rooms import Room
 
 
-class Silent:
-    async def send_text(self, data: str) -> None: ...
+async def silent(message: MutableMapping[str, Any]) -> None:
+    """An ASGI send to nowhere."""
 
-    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+def position_message(room: Room, conn: Conn) -> dict[str, Any] | None:
+    text = room.position_text(conn)
+    return None if text is None else dict(json.loads(text))
 
 
 def room_with(n: int) -> Room:
     room = Room("ev")
     for i in range(n):
-        room.add(Conn(Silent(), f"ev.{i:024d}", "ev"))
+        room.add(Conn(silent, f"ev.{i:024d}", "ev"))
     return room
 
 
@@ -48,7 +54,7 @@ def test_departures_skip_tickets_whose_socket_came_back() -> None:
     first, second = list(room.conns.values())
     room.remove(first)
     room.remove(second)
-    room.add(Conn(Silent(), first.ticket, "ev"))  # reconnected before the departure was written
+    room.add(Conn(silent, first.ticket, "ev"))  # reconnected before the departure was written
     assert room.take_departed() == [second.ticket]
     assert room.take_departed() == []
 
@@ -58,33 +64,37 @@ def test_positions_are_pushed_only_when_they_change_and_never_up() -> None:
     conn: Any = next(iter(room.conns.values()))
     room.waiting, room.observed_rate, room.status = 50, 60.0, EventStatus.OPEN
     conn.tracker.observe(rank=9, score=50, seq=1)
-    first = room.position_message(conn)
+    first = position_message(room, conn)
     assert first is not None and (first["position"], first["eta_seconds"]) == (10, 10)
-    assert room.position_message(conn) is None  # unchanged: nothing to push
+    assert position_message(room, conn) is None  # unchanged: nothing to push
     room.served = 3
     room.log.add(LineChange.of(2, popped=3))
-    room.heard(conn)
-    moved = room.position_message(conn)
+    room.log.catch_up(conn.tracker)
+    moved = position_message(room, conn)
     assert moved is not None and moved["position"] == 7 and moved["served_total"] == 3
     conn.tracker.observe(rank=20, score=50, seq=2)  # a read that says worse cannot push it back up
-    assert room.position_message(conn) is None
+    assert position_message(room, conn) is None
+
+
+def test_a_socket_not_read_yet_hears_nothing() -> None:
+    """Registered before its ticket is read (so no admission is missed): a fan-out meanwhile must not
+    push it a place it does not know yet."""
+    room = room_with(1)
+    conn = next(iter(room.conns.values()))
+    room.served = 5
+    assert position_message(room, conn) is None
+    conn.tracker.observe(rank=2, score=0, seq=0)
+    message = position_message(room, conn)
+    assert message is not None and message["position"] == 3
 
 
 def test_a_pre_queue_socket_hears_once_that_it_has_no_place_yet() -> None:
     room = room_with(1)
     conn = next(iter(room.conns.values()))
-    message = room.position_message(conn)
+    room.unranked.add(conn.ticket)
+    message = position_message(room, conn)
     assert message is not None and message["position"] is None and message["eta_seconds"] is None
-    assert room.position_message(conn) is None
-
-
-def test_a_socket_that_stops_reading_is_dropped_not_buffered_forever() -> None:
-    conn = Conn(Silent(), "ev." + "a" * 24, "ev")
-    for i in range(MAILBOX_LIMIT):
-        conn.send({"type": "notice", "id": str(i)})
-    assert conn.close_code is None
-    conn.send({"type": "notice", "id": "one too many"})
-    assert conn.close_code == CloseCode.GOING_AWAY
+    assert position_message(room, conn) is None
 
 
 def test_pre_queue_sockets_are_ranked_in_batches_once_the_line_opens() -> None:
@@ -109,7 +119,7 @@ def test_a_socket_that_closes_is_noted_so_its_grace_starts_then() -> None:
     room.remove(first)
     assert room.departed == [first.ticket]
     replaced = next(iter(room.conns.values()))
-    room.add(Conn(Silent(), replaced.ticket, "ev"))
+    room.add(Conn(silent, replaced.ticket, "ev"))
     room.remove(replaced)  # an old socket that a newer one replaced: its holder has not left
     assert room.departed == [first.ticket]
 
@@ -128,3 +138,24 @@ def test_a_lost_last_message_is_noticed_by_the_heartbeat_reads_of_the_sequence()
     room.published(5)
     room.published(5)
     assert room.stale == set(), "heard: nothing to read"
+
+
+def test_the_fan_out_brings_each_socket_up_to_the_log_and_writes_its_new_place() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def record(message: MutableMapping[str, Any]) -> None:
+        sent.append(json.loads(message["text"]))
+
+    room = Room("ev")
+    ahead, behind = Conn(record, "ev." + "a" * 24, "ev"), Conn(record, "ev." + "b" * 24, "ev")
+    room.add(ahead)
+    room.add(behind)
+    ahead.tracker.observe(rank=4, score=10, seq=1)
+    behind.tracker.observe(rank=8, score=20, seq=1)
+    room.log.add(LineChange.of(2, popped=2))
+    room.fan_out()
+    assert [m["position"] for m in sent] == [3, 7] and room.stale == set()
+    room.log.add(LineChange.of(4, popped=1))  # 3 never arrived
+    room.fan_out()
+    assert [m["position"] for m in sent[2:]] == [2, 6], "still applied: never below the truth"
+    assert room.stale == {ahead.ticket, behind.ticket}

@@ -39,6 +39,26 @@ def position(position: int | None, waiting: int, eta_seconds: int | None, served
     }
 
 
+class PositionText:
+    """Encodes the `position` messages of one room and tick: what they share (waiting, served_total)
+    once, and per socket only its numbers, byte for byte what `encode(position(...))` gives. A fan-out
+    to thousands of sockets encodes no JSON per socket."""
+
+    __slots__ = ("_basis", "_tail", "_waiting")
+
+    def __init__(self, waiting: int, served_total: int) -> None:
+        self._basis = (waiting, served_total)
+        self._waiting = f',"waiting":{waiting},"eta_seconds":'
+        self._tail = f',"served_total":{served_total}}}'
+
+    def fits(self, waiting: int, served_total: int) -> bool:
+        return self._basis == (waiting, served_total)
+
+    def text(self, position: int, eta_seconds: int | None) -> str:
+        eta = "null" if eta_seconds is None else eta_seconds
+        return f'{{"type":"position","position":{position}{self._waiting}{eta}{self._tail}'
+
+
 def admitted(token: str, expires_at: float, redirect: str) -> dict[str, Any]:
     return {"type": "admitted", "token": token, "expires_at": expires_at, "redirect": redirect}
 

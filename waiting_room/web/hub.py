@@ -3,18 +3,19 @@
 It knows no Redis. Two narrow interfaces bring the outside in: the `Bus`
 delivers typed messages (store/bus.py: Redis pub/sub, or in memory for
 tests), and the `Loader` reads an event's snapshot and its tickets'
-standings in one transaction (store/loader.py). Each socket's writer lives
-beside the WebSocket endpoint (web/ws.py) and drains its Conn's mailbox.
+standings in one transaction (store/loader.py). Each socket's writes are its
+Conn's (web/conn.py), its endpoint (web/ws.py) only reads.
 
 The promoter publishes one `advance` message per event per tick; the hub
 turns it into `admitted` for the few local tickets it names and a new
 position for the rest, computed in memory from what the message says left
 the line (core/ranks.py): a rank is read once, at connect, and again only
 if a message was missed (a gap in the event's sequence numbers), in one
-batch. The fan-out loop
-only sets flags and never awaits a peer, so a slow socket delays nobody but
-itself. Positions are coalesced (a slow socket gets the latest, not every
-one); `admitted`, `notice` and `state` are never dropped.
+batch. The fan-out loop writes to each socket at once, without awaiting it,
+while the socket takes it; a socket that is backed up gets its messages
+from its own drain task later, so a slow socket delays nobody but itself.
+Positions are coalesced (a slow socket gets the latest, not every one);
+`admitted`, `notice` and `state` are never dropped.
 
 Store work does not grow with the line or with connected sockets: per
 event this process holds sockets for, one heartbeat every HEARTBEAT_SECONDS
@@ -43,7 +44,8 @@ from waiting_room.core.presence import HEARTBEAT_SECONDS, LAPSE_SECONDS
 from waiting_room.core.standing import EventSnapshot, Heartbeat, Standing
 from waiting_room.core.states import CloseCode, TicketState
 from waiting_room.core.tokens import Claims, Signer
-from waiting_room.web.rooms import Conn, Room
+from waiting_room.web.conn import Conn
+from waiting_room.web.rooms import Room
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +145,7 @@ class Hub:
     # --- sockets ---------------------------------------------------------
 
     async def attach(self, conn: Conn) -> Room:
-        """Register a socket, then read where its ticket stands; the socket's writer drains it from the room."""
+        """Register a socket, then read where its ticket stands (and push it)."""
         room = self.rooms.get(conn.event)
         if room is None:
             room = self.rooms[conn.event] = Room(conn.event)
@@ -390,8 +392,7 @@ class Hub:
             conn = room.conns.get(ticket)
             if conn is not None:
                 conn.close(CloseCode.NOT_WAITING)
-        for conn in room.conns.values():
-            room.heard(conn)
+        room.fan_out()
 
     def _on_claim(self, message: messages.Claim) -> None:
         """Only a newer claim replaces a socket: claims cross on the bus, and the older one's must not

@@ -1,69 +1,21 @@
-"""A web process's sockets, in memory: one Conn per socket, grouped by event into Rooms.
+"""A web process's sockets, in memory, grouped by event into Rooms (one Conn per socket, web/conn.py).
 
 Nothing here awaits or talks to Redis: the hub feeds these from the bus and
-from its reads, and each Conn's writer task (``ws.pump``) drains it. That
-is what lets the fan-out loop run over thousands of sockets without ever
-waiting on a slow one.
+from its reads, and each Conn writes to its socket at once or, while the
+socket is backed up, from its drain task. That is what lets the fan-out loop
+run over thousands of sockets without ever waiting on a slow one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from waiting_room.core import eta, messages
 from waiting_room.core.event_settings import EventSettings
-from waiting_room.core.ranks import LineLog, PositionTracker
-from waiting_room.core.states import CloseCode, EventStatus
-
-MAILBOX_LIMIT = 64  # undeliverable must-send messages before a socket is dropped
-
-
-class Socket(Protocol):
-    """What the hub needs of a WebSocket (Starlette's fits)."""
-
-    async def send_text(self, data: str) -> None: ...
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
-
-
-@dataclass(eq=False)
-class Conn:
-    """One socket's state; mutated only from the event loop, never awaited by the fan-out."""
-
-    ws: Socket
-    ticket: str
-    event: str
-    id: str = field(default_factory=lambda: secrets.token_hex(6))
-    tracker: PositionTracker = field(default_factory=PositionTracker)
-    mailbox: deque[str] = field(default_factory=deque)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    position_due: bool = False
-    announced: bool = False  # a rankless (pre-queue) position was pushed
-    eta_told: int | None = None  # the ETA last pushed: pushed again when it moves materially (core/eta.py)
-    admitted: bool = False
-    close_code: int | None = None
-    claimed: tuple[int, str] | None = None  # this socket's claim order, once its arrival was read
-    rival: tuple[int, str] | None = None  # the newest other claim heard before that
-
-    def send(self, message: dict[str, Any]) -> None:
-        if len(self.mailbox) >= MAILBOX_LIMIT:
-            self.close(CloseCode.GOING_AWAY)
-            return
-        self.mailbox.append(messages.encode(message))
-        self.wake.set()
-
-    def position_changed(self) -> None:
-        self.position_due = True
-        self.wake.set()
-
-    def close(self, code: int) -> None:
-        if self.close_code is None:
-            self.close_code = code
-        self.wake.set()
+from waiting_room.core.messages import PositionText
+from waiting_room.core.ranks import LineLog
+from waiting_room.core.states import EventStatus
+from waiting_room.web.conn import Conn
 
 
 @dataclass(eq=False)
@@ -85,11 +37,13 @@ class Room:
     departed: list[str] = field(default_factory=list)  # closed since the last pass: their grace starts now
     beating: bool = False  # this process's heartbeat for the event has been written
     rehold: bool = False  # the promoter took this process for dead: hold every socket again
+    _texts: PositionText | None = None  # the current shared parts of position messages
 
     def add(self, conn: Conn) -> Conn | None:
         """Register a socket; returns the socket it replaces for the same ticket, if any."""
         older = self.conns.get(conn.ticket)
         self.conns[conn.ticket] = conn
+        conn.room = self
         return older
 
     def remove(self, conn: Conn) -> None:
@@ -138,16 +92,45 @@ class Room:
     def apply_settings(self, settings: EventSettings) -> None:
         self.status, self.opens_at, self.target_url = settings.status, settings.opens_at, settings.target_url
 
-    def position_message(self, conn: Conn) -> dict[str, Any] | None:
-        if conn.tracker.rank is None:  # pre-queue: no place yet, said once
-            if conn.announced:
+    def position_text(self, conn: Conn, texts: PositionText | None = None) -> str | None:
+        """The socket's `position` message, encoded; None if it has nothing new to hear (same place,
+        and its ETA still good). `texts`: the room's shared parts, if the caller has them."""
+        tracker = conn.tracker
+        if tracker.rank is None:  # pre-queue: no place yet, said once; or not read yet: nothing
+            if conn.announced or conn.ticket not in self.unranked:
                 return None
             conn.announced = True
-            return messages.position(None, self.waiting, None, self.served)
-        value = conn.tracker.take()
-        position = conn.tracker.sent if value is None else value
+            return messages.encode(messages.position(None, self.waiting, None, self.served))
+        value = tracker.take()
+        position = tracker.sent if value is None else value
         eta_now = eta.eta_seconds(position, self.observed_rate, self.status is EventStatus.OPEN)
         if value is None and not eta.eta_moved(conn.eta_told, eta_now):  # same place, ETA still good
             return None
         conn.eta_told = eta_now
-        return messages.position(position, self.waiting, eta_now, self.served)
+        assert position is not None  # (a ranked tracker has pushed or now pushes a position)
+        return (texts or self.texts()).text(position, eta_now)
+
+    def texts(self) -> PositionText:
+        """The shared parts of position messages now (rebuilt only when what they share changed)."""
+        texts = self._texts
+        if texts is None or not texts.fits(self.waiting, self.served):
+            texts = self._texts = PositionText(self.waiting, self.served)
+        return texts
+
+    def fan_out(self) -> None:
+        """Every socket's rank brought up to the changes heard (`heard`, inlined), and its new
+        position written now, or marked due where the socket is backed up. The common case inline:
+        this runs for every socket on every tick."""
+        texts = self.texts()
+        catch_up, stale = self.log.catch_up, self.stale
+        for conn in self.conns.values():
+            if conn.closed or conn.admitted or conn.close_code is not None:
+                continue
+            if not catch_up(conn.tracker) and conn.tracker.rank is not None:
+                stale.add(conn.ticket)  # missed a change: read again
+            if conn.drain is not None or conn.tracker.rank is None:
+                conn.position_changed()  # backed up, or pre-queue: the general path
+                continue
+            text = self.position_text(conn, texts)
+            if text is not None:
+                conn.write(text)

@@ -1,8 +1,9 @@
 """WebSocket /ws/tickets/{ticket}: the server pushes; the client need send nothing.
 
-A socket's life is here: accept, attach to the hub, then two tasks — the
-writer (`pump`), which drains what the hub leaves in the socket's Conn,
-and the reader, which only enforces the rules — until either ends.
+A socket's life is here, in one task: accept, attach to the hub, then read
+until the client leaves, breaks a rule or the hub closes the socket. The
+hub's fan-out writes to the socket itself (web/conn.py), so nothing here
+waits to write except a last message saying why it closes.
 
 The handshake is accepted for any well-formed request, then refused with a
 close code the page can act on (CloseCode says which ones to reconnect
@@ -20,14 +21,13 @@ import logging
 import time
 
 from starlette.routing import WebSocketRoute
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from waiting_room.core import messages
 from waiting_room.core.flood import MessageBudget
 from waiting_room.core.states import CloseCode
 from waiting_room.core.tickets import event_of
-from waiting_room.web.rooms import Conn, Room
+from waiting_room.web.conn import Conn
 from waiting_room.web.state import app_state
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def text_of(message: Message) -> str:
     return text if text is not None else (message.get("bytes") or b"").decode("utf-8", "replace")
 
 
-async def ticket_socket(ws: WebSocket) -> None:
+async def ticket_socket(ws: WebSocket, transmit: Send) -> None:
     wr = app_state(ws)
     if not await accept(ws):
         return
@@ -59,48 +59,35 @@ async def ticket_socket(ws: WebSocket) -> None:
     if event is None:
         await ws.close(CloseCode.UNKNOWN_TICKET)
         return
-    conn = Conn(ws, ticket, event)
+    conn = Conn(transmit, ticket, event)
+    conn.endpoint = asyncio.current_task()
     hub = wr.hub
     try:
-        room = await hub.attach(conn)
-    except hub.loader.errors as exc:
-        log.warning("could not load %s: %s", ticket, exc)
-        hub.detach(conn)
-        await ws.close(CloseCode.INTERNAL_ERROR)
-        return
-    writer = asyncio.create_task(pump(conn, room))
-    reader = asyncio.create_task(_read(ws, conn))
-    try:
-        await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
-        if not writer.done() and conn.close_code is not None:
-            await asyncio.wait({writer}, timeout=CLOSE_GRACE_SECONDS)  # let it say why
+        try:
+            await hub.attach(conn)
+        except hub.loader.errors as exc:
+            log.warning("could not load %s: %s", ticket, exc)
+            conn.close(CloseCode.INTERNAL_ERROR)
+        else:
+            await _read(ws, conn)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_GRACE_SECONDS):
+                await conn.flushed()  # let it say why
+    except asyncio.CancelledError:
+        if not conn.abandoned:
+            raise
+        # the hub gave up on a socket that does not drain: returning lets the server drop it
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
     finally:
         hub.detach(conn)
-        for task in (writer, reader):
-            task.cancel()
-        await asyncio.gather(writer, reader, return_exceptions=True)
-
-
-async def pump(conn: Conn, room: Room) -> None:
-    """The socket's writer: mailbox first, then the latest position, then a close if asked."""
-    while True:
-        await conn.wake.wait()
-        conn.wake.clear()
-        while conn.mailbox:
-            await conn.ws.send_text(conn.mailbox.popleft())
-        if conn.close_code is not None:
-            with contextlib.suppress(Exception):
-                await conn.ws.close(conn.close_code)
-            return
-        if conn.position_due and not conn.admitted:
-            conn.position_due = False
-            message = room.position_message(conn)
-            if message is not None:
-                await conn.ws.send_text(messages.encode(message))
+        conn.discard()
 
 
 async def _read(ws: WebSocket, conn: Conn) -> None:
-    """Until the client leaves or breaks a rule."""
+    """Until the client leaves, breaks a rule, or the hub closes the socket (the server then reports
+    the disconnect)."""
     budget = MessageBudget()
     while True:
         message = await ws.receive()
@@ -116,4 +103,13 @@ async def _read(ws: WebSocket, conn: Conn) -> None:
             return
 
 
-routes = [WebSocketRoute("/ws/tickets/{ticket}", ticket_socket)]
+class TicketSocket:
+    """The endpoint as a plain ASGI app (Starlette passes an app that is not a function the server's
+    scope, receive and send as they are): the hub writes with that `send`, so a pushed message costs
+    no framework layer; accepting, reading and refusing go through Starlette's WebSocket."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await ticket_socket(WebSocket(scope, receive, send), send)
+
+
+routes = [WebSocketRoute("/ws/tickets/{ticket}", TicketSocket())]
