@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -60,6 +61,7 @@ class FakeLoader:
         self.departed: list[str] = []  # tickets whose socket closed, in order
         self.beats: list[tuple[str, dict[str, int]]] = []
         self.forgotten: list[str] = []
+        self.gate: asyncio.Event | None = None  # while set and not yet open, reads wait (a slow reply)
 
     def event(self, event: str, **settings: Any) -> FakeEvent:
         found = self.events[event] = FakeEvent(replace(EventSettings.defaults(event), **settings))
@@ -68,6 +70,8 @@ class FakeLoader:
     async def load(
         self, event: str, tickets: Sequence[str], *, arriving: bool = False, process: str = "", sockets: int = 0
     ) -> EventSnapshot:
+        if self.gate is not None:
+            await self.gate.wait()
         if self.down:
             raise ConnectionError("the store is down")
         self.now_ms += 1  # the store's clock moves on between reads

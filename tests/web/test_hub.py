@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -151,6 +152,25 @@ async def test_tickets_the_store_does_not_know_or_that_are_done_are_closed_and_a
     await until(lambda: bool(admitted_socket.of("admitted")), "admitted at connect")
     assert admitted_socket.of("position") == [] and admitted_socket.close_code is None
     await until(lambda: bool(waiting_socket.positions()), "the waiting one's position")
+
+
+async def test_an_admission_heard_before_the_rooms_settings_waits_for_them_and_names_the_target(
+    world: World,
+) -> None:
+    [ticket] = world.waiting(1)
+    world.event.settings = replace(world.event.settings, target_url="https://shop.example/checkout")
+    hub = await world.harness.hub()
+    world.loader.gate = asyncio.Event()  # the connect's read is slow to come back
+    connecting = asyncio.create_task(world.harness.connect(hub, ticket))
+    await until(lambda: EVENT in hub.rooms, "the socket registered")
+    world.event.tickets[ticket] = Standing(TicketState.ADMITTED, admission=admission(world.loader.now_ms))
+    world.broker.publish(world.advance(admitted=[ticket], served=1))  # heard before the read's reply
+    await asyncio.sleep(0.05)
+    world.loader.gate.set()
+    socket, _ = await connecting
+    await until(lambda: bool(socket.of("admitted")), "admitted")
+    await asyncio.sleep(0.05)
+    assert [m["redirect"] for m in socket.of("admitted")] == ["https://shop.example/checkout"]
 
 
 async def test_a_newer_socket_replaces_the_older_in_this_process_and_in_others(world: World) -> None:

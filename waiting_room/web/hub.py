@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from waiting_room.core import messages
+from waiting_room.core.event_settings import EventSettings
 from waiting_room.core.messages import BusMessage
 from waiting_room.core.presence import HEARTBEAT_SECONDS, LAPSE_SECONDS
 from waiting_room.core.standing import EventSnapshot, Heartbeat, Standing
@@ -224,9 +225,19 @@ class Hub:
     def _admit(self, room: Room, conn: Conn, claims: Claims) -> None:
         if conn.admitted:
             return
+        if room.target_url is None:  # the room's settings are not read yet: the token must name its target
+            room.early.append((conn, claims))
+            return
         conn.admitted = True
         token = self.signer.mint(claims)
         conn.send(messages.admitted(token, claims.expires_at, room.target_url or f"/order/{room.event}"))
+
+    def _settle(self, room: Room, settings: EventSettings) -> None:
+        room.apply_settings(settings)
+        early, room.early = room.early, []
+        for conn, claims in early:
+            if conn.close_code is None:
+                self._admit(room, conn, claims)
 
     # --- reading the store -----------------------------------------------
 
@@ -271,7 +282,7 @@ class Hub:
     def _apply(self, room: Room, group: list[Conn], snapshot: EventSnapshot) -> None:
         self._clock_offset = snapshot.now_ms / 1000 - time.time()
         if snapshot.settings is not None:
-            room.apply_settings(snapshot.settings)
+            self._settle(room, snapshot.settings)
         room.served = max(room.served, snapshot.served)
         room.waiting = snapshot.waiting
         room.observed_rate = snapshot.observed_rate
@@ -348,7 +359,7 @@ class Hub:
             room = rooms[event]
             self._beating(room, beat.fresh)
             if beat.settings is not None:
-                room.apply_settings(beat.settings)
+                self._settle(room, beat.settings)
             room.published(beat.seq)
         if any(room.rehold for room in rooms.values()):
             self._arrived.set()

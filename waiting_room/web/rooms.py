@@ -15,6 +15,7 @@ from waiting_room.core.event_settings import EventSettings
 from waiting_room.core.messages import PositionText
 from waiting_room.core.ranks import LineLog
 from waiting_room.core.states import EventStatus
+from waiting_room.core.tokens import Claims
 from waiting_room.web.conn import Conn
 
 
@@ -29,7 +30,9 @@ class Room:
     status: EventStatus = EventStatus.OPEN
     opens_at: float | None = None
     observed_rate: float = 0.0
-    target_url: str = ""
+    target_url: str | None = None  # None until the event's settings are read (see `early`)
+    # admissions heard on the bus before the settings were read: sent once they are, with the event's target
+    early: list[tuple[Conn, Claims]] = field(default_factory=list)
     log: LineLog = field(default_factory=LineLog)  # the event's last line changes heard on the bus
     stale: set[str] = field(default_factory=set)  # sockets that missed a change: their ranks are read again
     last_read_seq: int = 0  # the event's sequence number at the last heartbeat
