@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("deadline")
 
 
 async def tasks_reported(metrics: Metrics, events: Events) -> int:
-    text = (await metrics.render(events)).body.decode()
+    text = bytes((await metrics.render(events)).body).decode()
     match = re.search(r"^wr_tasks (\S+)$", text, re.MULTILINE)
     assert match is not None, text
     return int(float(match.group(1)))
