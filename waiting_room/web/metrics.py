@@ -7,6 +7,7 @@ time, so every web process reports the same truth; per-process figures
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -52,6 +53,8 @@ class Metrics:
         self.tick = Gauge(
             "wr_promoter_tick_seconds", "A live promoter's slowest tick in its last report", ["promoter"], registry=r
         )
+        # a leak of per-socket tasks shows here long before it shows in memory (see bench/soak.py)
+        self.tasks = Gauge("wr_tasks", "asyncio tasks alive in this process", registry=r)
         self.lag = Histogram(
             "wr_fanout_lag_seconds", "From the promoter's publish to the hub's fan-out", buckets=LAG_BUCKETS, registry=r
         )
@@ -98,6 +101,7 @@ class Metrics:
             self.max_active.labels(event).set(stats["max_active"])
         for event, room in list(self.hub.rooms.items()):
             self.connections.labels(event).set(len(room.conns))
+        self.tasks.set(len(asyncio.all_tasks()))
         while self.hub.stats.fanout_lag:
             self.lag.observe(max(0.0, self.hub.stats.fanout_lag.popleft()))
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
