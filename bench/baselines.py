@@ -26,7 +26,7 @@ from waiting_room.core.tickets import SHUFFLE_RANGE, new_ticket
 from waiting_room.settings import Settings
 from waiting_room.store.keys import EventKeys
 from waiting_room.store.redis_client import connect
-from waiting_room.store.scripts import source
+from waiting_room.store.scripts import Scripts, source
 
 
 def bare_app() -> Starlette:
@@ -51,10 +51,10 @@ def minimal_app(redis_url: str) -> Starlette:
         k = EventKeys(event)
         uid = secrets.token_urlsafe(18)
         client = client_key(request.client.host if request.client else None)
-        keys = [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.seen]
-        keys += [k.client_joins(client), k.client_waiting(client), k.proof("-"), k.pending, k.active, k.bucket]
-        args = [new_ticket(event), uid, secrets.randbelow(SHUFFLE_RANGE), "", secrets.token_urlsafe(16), SHUFFLE_RANGE]
-        reply = await state["join"](keys, [*args, 0, 0, 500])  # no proof of work; the default tick
+        keys, args = Scripts.join_call(
+            k, new_ticket(event), uid, secrets.randbelow(SHUFFLE_RANGE), "", secrets.token_urlsafe(16), client, None, 500
+        )  # no proof of work; the default tick
+        reply = await state["join"](keys, args)
         if reply[0] != "new":  # the bench resets Redis between runs; a straggler finds no event
             return JSONResponse({"error": {"code": reply[0], "message": reply[0]}}, 404)
         response = JSONResponse({"ticket": reply[1], "position": int(reply[2]) + 1}, 201)

@@ -91,7 +91,7 @@ def connect(url: str, **options: Any) -> Redis:
         client: Redis = sentinel.master_for(service, redis_class=Redis, **common)
         return client
     pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **common)
-    return Redis(connection_pool=pool)
+    return Redis.from_pool(pool)  # the client owns its pool: aclose() closes its connections too
 
 
 async def rerun_after(redis: Redis, error: BaseException) -> bool:

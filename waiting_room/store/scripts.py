@@ -251,7 +251,7 @@ class Scripts:
         `client` is the caller's address for the event's per-client controls; `proof` a proof of work
         the web process already checked (core.proof), spent here if the event wants one; `tick_ms` the
         promoter's tick, which sizes the rate's bucket the fast lane spends from."""
-        keys, argv = self._join_call(k, ticket, uid, shuffle, replace, jti, client, proof, tick_ms)
+        keys, argv = self.join_call(k, ticket, uid, shuffle, replace, jti, client, proof, tick_ms)
         if self.durability.enabled:  # each join waits for its replicas (see `durable`)
             return _join_reply(await self.durability.script(self._scripts["join"], keys, argv, precheck=False))
         return _join_reply(await self.joins.call(self._scripts["join"], keys, argv))
@@ -260,10 +260,10 @@ class Scripts:
         self, pipe: Pipeline, k: EventKeys, *, ticket: str, uid: str, shuffle: int, jti: str, tick_ms: int
     ) -> None:
         """A plain join (no replacement, proof or client controls) in a pipeline: for bulk loads (bench)."""
-        self._queue(pipe, "join", *self._join_call(k, ticket, uid, shuffle, "", jti, "bulk", None, tick_ms))
+        self._queue(pipe, "join", *self.join_call(k, ticket, uid, shuffle, "", jti, "bulk", None, tick_ms))
 
     @staticmethod
-    def _join_call(
+    def join_call(
         k: EventKeys,
         ticket: str,
         uid: str,
@@ -274,6 +274,8 @@ class Scripts:
         proof: Proof | None,
         tick_ms: int,
     ) -> tuple[list[str], list[str | int]]:
+        """join.lua's KEYS and ARGV (public for bench/baselines.py, whose one-EVALSHA floor must stay the
+        same call as ours)."""
         proved = [proof.difficulty, proof.expires_at * 1000] if proof else [0, 0]
         keys = [
             k.settings,
