@@ -133,14 +133,24 @@ async def warm_up(ws_base: str, origin: str, tickets: list[str]) -> None:
 
 
 def count(records: list[SocketRecord], t_a: float, t_b: float) -> tuple[int, float, float]:
-    """Positions received in [t_a, t_b]; per socket per second, mean and worst, over the sockets that
-    were still waiting at t_b (an admitted socket rightly gets no more positions)."""
+    """Positions received in [t_a, t_b]; and per socket per second, mean and worst, of the window's ticks.
+
+    A tick belongs to the window if the first socket to hear of it (its `served_total`) did so inside
+    it; a socket is credited with that tick if it got that position, whenever (a socket at the end of a
+    fan-out hears of the window's last tick just after the window closed; counting receipts by time
+    would charge it a missing position for where it sits in the loop). Only sockets still waiting at
+    t_b count: an admitted socket rightly gets no more positions."""
+    first: dict[int, float] = {}
     total = 0
+    for rec in records:
+        for t, served, *_ in rec.positions:
+            first[served] = min(t, first.get(served, t))
+            total += t_a <= t <= t_b
+    ticks = {served for served, t in first.items() if t_a <= t <= t_b}
     rates = []
     for rec in records:
-        got = sum(1 for t, *_ in rec.positions if t_a <= t <= t_b)
-        total += got
         if rec.attached and rec.close_code is None and not (rec.admitted_at and rec.admitted_at <= t_b):
+            got = len(ticks.intersection(served for _, served, *_ in rec.positions))
             rates.append(got / (t_b - t_a))
     return total, sum(rates) / max(1, len(rates)), min(rates, default=0.0)
 
