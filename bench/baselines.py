@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from waiting_room.cli.web import serve_app
+from waiting_room.core import ids
 from waiting_room.core.clients import client_key
 from waiting_room.core.tickets import SHUFFLE_RANGE, new_ticket
 from waiting_room.settings import Settings
@@ -49,10 +49,18 @@ def minimal_app(redis_url: str) -> Starlette:
     async def join(request: Request) -> Response:
         event = request.path_params["event"]
         k = EventKeys(event)
-        uid = secrets.token_urlsafe(18)
+        uid = ids.token_urlsafe(18)
         client = client_key(request.client.host if request.client else None)
         keys, args = Scripts.join_call(
-            k, new_ticket(event), uid, secrets.randbelow(SHUFFLE_RANGE), "", secrets.token_urlsafe(16), client, None, 500
+            k,
+            new_ticket(event),
+            uid,
+            ids.randbelow(SHUFFLE_RANGE),
+            "",
+            ids.token_urlsafe(16),
+            client,
+            None,
+            500,
         )  # no proof of work; the default tick
         reply = await state["join"](keys, args)
         if reply[0] != "new":  # the bench resets Redis between runs; a straggler finds no event

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from redis.asyncio import Redis
 import httpx
+from redis.asyncio import Redis
 
 from bench.baselines import minimal_app
 from waiting_room.store.embedded import EmbeddedRedis

@@ -9,15 +9,15 @@ bits) names it there. Nothing about the ticket can be learnt from it, nor it fro
 from __future__ import annotations
 
 import re
-import secrets
 
+from waiting_room.core import ids
 from waiting_room.core.tickets import is_event_id
 
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 def new_session(event: str) -> str:
-    return f"{event}.{secrets.token_urlsafe(32)}"
+    return f"{event}.{ids.token_urlsafe(32)}"
 
 
 def parse_session(value: str) -> tuple[str, str] | None:

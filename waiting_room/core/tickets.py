@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
+
+from waiting_room.core import ids
 
 # Orders in the line: a pre-queue ticket gets a random one below this, every later ticket this plus its
 # join sequence (join.lua holds the same number), so the whole pre-queue sits ahead, shuffled.
@@ -22,7 +23,7 @@ _RANDOM = re.compile(r"^[A-Za-z0-9_-]{24}$")
 
 
 def new_ticket(event: str) -> str:
-    return f"{event}.{secrets.token_urlsafe(18)}"
+    return f"{event}.{ids.token_urlsafe(18)}"
 
 
 def event_of(ticket: str) -> str | None:

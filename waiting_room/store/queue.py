@@ -7,7 +7,6 @@ consistent with each other (a rank and the served_total it goes with).
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from waiting_room.core import eta
+from waiting_room.core import eta, ids
 from waiting_room.core.event_settings import EventSettings
 from waiting_room.core.proof import Proof
 from waiting_room.core.sessions import new_session, parse_session
@@ -113,7 +112,7 @@ class Queue:
         self.issuer = issuer
         self.tick_ms = tick_ms  # the promoter's tick (WR_TICK_MS), which sizes the rate's bucket
         # the order of a pre-queue ticket: uniform in [0, SHUFFLE_RANGE); tests pass a seeded one
-        self.shuffle = shuffle or (lambda: secrets.randbelow(SHUFFLE_RANGE))
+        self.shuffle = shuffle or (lambda: ids.randbelow(SHUFFLE_RANGE))
 
     async def join(
         self, event: str, uid: str, client: str = "unknown", proof: Proof | None = None
@@ -131,7 +130,7 @@ class Queue:
                 uid=uid,
                 shuffle=self.shuffle(),
                 replace=replace,
-                jti=secrets.token_urlsafe(16),
+                jti=ids.token_urlsafe(16),
                 client=client,
                 proof=proof,
                 tick_ms=self.tick_ms,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -10,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from waiting_room.core import ids
 from waiting_room.core.clients import client_key
 from waiting_room.core.proof import Proof
 from waiting_room.core.proof import issue as issue_challenge
@@ -48,7 +48,7 @@ def caller_uid(request: Request) -> tuple[str, bool]:
     uid = request.cookies.get(UID_COOKIE, "")
     if 16 <= len(uid) <= 64 and uid.isascii() and uid.replace("-", "").replace("_", "").isalnum():
         return uid, False
-    return secrets.token_urlsafe(18), True
+    return ids.token_urlsafe(18), True
 
 
 def set_uid_cookie(request: Request, response: Response, uid: str) -> None:
