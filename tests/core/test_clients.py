@@ -20,6 +20,9 @@ from waiting_room.core.clients import client_key
         ("/run/wr.sock", "_run_wr.sock"),
         ("x" * 500, "x" * 64),
         ("a{b}c\n", "a_b_c_"),  # never a hash tag or a line break in a key name
+        ("0.0.0.0", "0.0.0.0"),
+        ("203.0.113.007", "203.0.113.007"),  # not canonical, so not an address: kept as a plain name
+        ("203.0.113.7\x00", "203.0.113.7_"),
     ],
 )
 def test_client_key(host: str | None, key: str) -> None:

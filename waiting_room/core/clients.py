@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 MAX_KEY = 64
 _UNSAFE = re.compile(r"[^0-9A-Za-z.:_-]")
@@ -17,6 +18,8 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z.:_-]")
 def client_key(host: str | None) -> str:
     if not host:
         return "unknown"
+    if _canonical_ipv4(host):  # the common case, in C: ipaddress would parse it in Python
+        return host
     try:
         address = ipaddress.ip_address(host)
     except ValueError:  # a unix socket path, a name from a proxy: kept, but short and plain
@@ -26,3 +29,10 @@ def client_key(host: str | None) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
+
+
+def _canonical_ipv4(host: str) -> bool:
+    try:
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, host)) == host
+    except (OSError, ValueError):  # not a dotted quad (ValueError: it holds a NUL)
+        return False

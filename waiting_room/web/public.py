@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from waiting_room.core import ids
@@ -17,7 +17,7 @@ from waiting_room.core.proof import verify as verify_proof
 from waiting_room.core.tickets import is_event_id
 from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import ProofRequired, Session, TicketView
-from waiting_room.web.errors import ApiError, json_body
+from waiting_room.web.errors import ApiError, Json, json_body
 from waiting_room.web.ratelimit import retry_after_header
 from waiting_room.web.state import UnknownEvent, WebState, app_state
 
@@ -26,6 +26,7 @@ SESSION_COOKIE = "wr_session"
 UID_MAX_AGE = 7 * 86400
 JOINS_PER_SECOND = 200.0  # per client address and process
 JOIN_BURST = 1000.0
+CLIENT_SCOPE_KEY = "wr.client"
 
 
 def ticket_json(request: Request, view: TicketView, *, with_ws: bool = False) -> dict[str, Any]:
@@ -56,8 +57,11 @@ def set_uid_cookie(request: Request, response: Response, uid: str) -> None:
 
 
 def caller(request: Request) -> str:
-    """The caller's address as the per-client controls key it."""
-    return client_key(request.client.host if request.client else None)
+    """The caller's address as the per-client controls key it (worked out once per request)."""
+    key: str | None = request.scope.get(CLIENT_SCOPE_KEY)
+    if key is None:
+        key = request.scope[CLIENT_SCOPE_KEY] = client_key(request.client.host if request.client else None)
+    return key
 
 
 def join_limit(request: Request) -> float | None:
@@ -99,7 +103,7 @@ async def join(request: Request) -> Response:
     except ProofRequired as exc:
         challenge = issue_challenge(await _proof_key(wr), event, client, exc.difficulty, time.time())
         raise ApiError(exc.status, exc.code, exc.message, challenge=challenge) from None
-    response = JSONResponse(ticket_json(request, view, with_ws=True), 201 if created else 200)
+    response = Json(ticket_json(request, view, with_ws=True), 201 if created else 200)
     if fresh_uid:
         set_uid_cookie(request, response, uid)
     return response
@@ -134,7 +138,7 @@ async def ticket_status(request: Request) -> Response:
     view = await app_state(request).queue.status(ticket)
     if view is None:
         raise ApiError(404, "unknown_ticket", "there is no such ticket")
-    return JSONResponse(ticket_json(request, view))
+    return Json(ticket_json(request, view))
 
 
 async def _body_or_nothing(request: Request) -> dict[str, Any]:
@@ -153,7 +157,7 @@ async def redeem(request: Request) -> Response:
     claims = wr.signer.verify(body.get("token"))  # refusals become the contract's errors (web.errors)
     session = await wr.queue.redeem(claims)
     wr.metrics.redeemed(claims.event)
-    response = JSONResponse({"event": claims.event, "ticket": claims.ticket, "session_expires_at": session.expires_at})
+    response = Json({"event": claims.event, "ticket": claims.ticket, "session_expires_at": session.expires_at})
     set_session_cookie(request, response, session)
     return response
 
@@ -188,19 +192,19 @@ async def release(request: Request) -> Response:
 
 
 async def jwks(request: Request) -> Response:
-    return JSONResponse(app_state(request).signer.jwks, headers={"Cache-Control": "public, max-age=300"})
+    return Json(app_state(request).signer.jwks, headers={"Cache-Control": "public, max-age=300"})
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return Json({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
     try:
         await app_state(request).redis.ping()
     except Exception:
-        return JSONResponse({"error": {"code": "unavailable", "message": "Redis does not answer"}}, 503)
-    return JSONResponse({"status": "ready"})
+        return Json({"error": {"code": "unavailable", "message": "Redis does not answer"}}, 503)
+    return Json({"status": "ready"})
 
 
 async def metrics(request: Request) -> Response:

@@ -66,7 +66,7 @@ class WebState:
 
 def maybe_state(conn: HTTPConnection) -> WebState | None:
     """The state, or None before the lifespan has built it (an error while starting)."""
-    found = getattr(conn.state, STATE_KEY, None)
+    found = conn.scope.get("state", {}).get(STATE_KEY)  # what conn.state reads, without building a State
     return found if isinstance(found, WebState) else None
 
 
