@@ -424,4 +424,4 @@ def test_the_scripts_fall_back_to_the_settings_defaults() -> None:
 
 
 def test_the_post_opening_order_is_passed_to_join_not_repeated() -> None:
-    assert "1099511627776" not in source("join") and "ARGV[6]" in source("join")
+    assert "1099511627776" not in source("join") and "tonumber(ARGV[1]) + seq" in source("join")

@@ -209,6 +209,16 @@ def _redeem_reply(reply: list[Any]) -> Redeemed:
 # --- the wrappers -------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Join:
+    """One join waiting for its batch: its event, its own KEYS and ARGV in join.lua, the promoter's tick."""
+
+    k: EventKeys
+    keys: list[str]
+    argv: list[str | int]
+    tick_ms: int
+
+
 class Scripts:
     """`min_replicas`: joins and redemptions are acknowledged only once that many replicas hold
     them (store/durable.py); the promoter applies the same to its ticks."""
@@ -216,7 +226,7 @@ class Scripts:
     def __init__(self, redis: Redis, min_replicas: int = 0) -> None:
         self._redis = redis
         self._scripts: dict[str, AsyncScript] = {name: redis.register_script(source(name)) for name in NAMES}
-        self.joins = Batcher(redis)  # joins arriving together share a round trip
+        self.joins: Batcher[_Join] = Batcher(self._send_joins)  # joins arriving together share a round trip
         self.durability = Durability(redis, min_replicas)
 
     @classmethod
@@ -251,19 +261,42 @@ class Scripts:
         `client` is the caller's address for the event's per-client controls; `proof` a proof of work
         the web process already checked (core.proof), spent here if the event wants one; `tick_ms` the
         promoter's tick, which sizes the rate's bucket the fast lane spends from."""
-        keys, argv = self.join_call(k, ticket, uid, shuffle, replace, jti, client, proof, tick_ms)
+        one = _Join(k, *self._one_join(k, ticket, uid, shuffle, replace, jti, client, proof), tick_ms)
         if self.durability.enabled:  # each join waits for its replicas (see `durable`)
-            return _join_reply(await self.durability.script(self._scripts["join"], keys, argv, precheck=False))
-        return _join_reply(await self.joins.call(self._scripts["join"], keys, argv))
+            keys, argv = self._join_batch([one])
+            replies = await self.durability.script(self._scripts["join"], keys, argv, precheck=False)
+            return _join_reply(replies[0])
+        return _join_reply(await self.joins.call(one))
+
+    async def _send_joins(self, batch: list[_Join]) -> list[Any]:
+        """The batcher's send: one join.lua run per event, all in one pipeline; a run that failed fails
+        each of its joins."""
+        by_event: dict[str, list[int]] = {}
+        for i, one in enumerate(batch):
+            by_event.setdefault(one.k.settings, []).append(i)
+        calls = [self._join_batch([batch[i] for i in indexes]) for indexes in by_event.values()]
+
+        def build(pipe: Pipeline) -> None:
+            for keys, argv in calls:
+                self._queue(pipe, "join", keys, argv)
+
+        runs = await self.pipeline(self._redis, build, transaction=False, raise_on_error=False)
+        replies: list[Any] = [None] * len(batch)
+        for indexes, run in zip(by_event.values(), runs, strict=True):
+            for n, i in enumerate(indexes):
+                replies[i] = run if isinstance(run, Exception) else run[n]
+        return replies
 
     def queue_join(
         self, pipe: Pipeline, k: EventKeys, *, ticket: str, uid: str, shuffle: int, jti: str, tick_ms: int
     ) -> None:
-        """A plain join (no replacement, proof or client controls) in a pipeline: for bulk loads (bench)."""
+        """A plain join (no replacement, proof or client controls) in a pipeline: for bulk loads (bench);
+        its reply is a list of one join reply."""
         self._queue(pipe, "join", *self.join_call(k, ticket, uid, shuffle, "", jti, "bulk", None, tick_ms))
 
-    @staticmethod
+    @classmethod
     def join_call(
+        cls,
         k: EventKeys,
         ticket: str,
         uid: str,
@@ -274,25 +307,36 @@ class Scripts:
         proof: Proof | None,
         tick_ms: int,
     ) -> tuple[list[str], list[str | int]]:
-        """join.lua's KEYS and ARGV (public for bench/baselines.py, whose one-EVALSHA floor must stay the
-        same call as ours)."""
+        """join.lua's KEYS and ARGV for a batch of one (public for bench/baselines.py, whose one-EVALSHA
+        floor must stay the same call as ours)."""
+        one = _Join(k, *cls._one_join(k, ticket, uid, shuffle, replace, jti, client, proof), tick_ms)
+        return cls._join_batch([one])
+
+    @staticmethod
+    def _one_join(
+        k: EventKeys,
+        ticket: str,
+        uid: str,
+        shuffle: int,
+        replace: str,
+        jti: str,
+        client: str,
+        proof: Proof | None,
+    ) -> tuple[list[str], list[str | int]]:
         proved = [proof.difficulty, proof.expires_at * 1000] if proof else [0, 0]
-        keys = [
-            k.settings,
-            k.seq,
-            k.line,
-            k.tickets,
-            k.uids,
-            k.stats,
-            k.departed,
-            k.client_joins(client),
-            k.client_waiting(client),
-            k.proof(proof.salt if proof else "-"),
-            k.pending,
-            k.active,
-            k.bucket,
-        ]
-        return keys, [ticket, uid, shuffle, replace, jti, SHUFFLE_RANGE, *proved, tick_ms]
+        keys = [k.client_joins(client), k.client_waiting(client), k.proof(proof.salt if proof else "-")]
+        return keys, [ticket, uid, shuffle, replace, jti, *proved]
+
+    @staticmethod
+    def _join_batch(joins: Sequence[_Join]) -> tuple[list[str], list[str | int]]:
+        """KEYS and ARGV of one join.lua run for joins of one event (see the top of join.lua)."""
+        k = joins[0].k
+        keys = [k.settings, k.seq, k.line, k.tickets, k.uids, k.stats, k.departed, k.pending, k.active, k.bucket]
+        argv: list[str | int] = [SHUFFLE_RANGE, joins[0].tick_ms]
+        for one in joins:
+            keys += one.keys
+            argv += one.argv
+        return keys, argv
 
     def queue_promote(self, pipe: Pipeline, k: EventKeys, args: PromoteArgs) -> None:
         """Add one event's tick to `pipe`; read its reply with `promote_reply`."""
