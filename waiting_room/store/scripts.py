@@ -32,7 +32,8 @@ from waiting_room.core.tickets import SHUFFLE_RANGE, Admission
 from waiting_room.store.batcher import Batcher
 from waiting_room.store.durable import Command, Durability
 from waiting_room.store.keys import EventKeys
-from waiting_room.store.redis_client import execute
+from waiting_room.store.redis_client import execute, is_cluster
+from waiting_room.store.wire import Line
 
 NAMES = ("clock", "join", "promote", "redeem", "release", "touch", "hold", "depart", "reap")
 
@@ -227,6 +228,7 @@ class Scripts:
         self._redis = redis
         self._scripts: dict[str, AsyncScript] = {name: redis.register_script(source(name)) for name in NAMES}
         self.joins: Batcher[_Join] = Batcher(self._send_joins)  # joins arriving together share a round trip
+        self._join_line = Line(redis)
         self.durability = Durability(redis, min_replicas)
 
     @classmethod
@@ -276,11 +278,7 @@ class Scripts:
             by_event.setdefault(one.k.settings, []).append(i)
         calls = [self._join_batch([batch[i] for i in indexes]) for indexes in by_event.values()]
 
-        def build(pipe: Pipeline) -> None:
-            for keys, argv in calls:
-                self._queue(pipe, "join", keys, argv)
-
-        runs = await self.pipeline(self._redis, build, transaction=False, raise_on_error=False)
+        runs = await self._run_joins(calls)
         replies: list[Any] = [None] * len(batch)
         for indexes, run in zip(by_event.values(), runs, strict=True):
             for n, i in enumerate(indexes):
@@ -293,6 +291,23 @@ class Scripts:
         """A plain join (no replacement, proof or client controls) in a pipeline: for bulk loads (bench);
         its reply is a list of one join reply."""
         self._queue(pipe, "join", *self.join_call(k, ticket, uid, shuffle, "", jti, "bulk", None, tick_ms))
+
+    async def _run_joins(self, calls: list[tuple[list[str], list[str | int]]]) -> list[Any]:
+        """The join runs' replies (each a list of join replies, or the error of the whole run)."""
+        if is_cluster(self._redis):  # a cluster pipeline sends each run to its event's node
+
+            def build(pipe: Pipeline) -> None:
+                for keys, argv in calls:
+                    self._queue(pipe, "join", keys, argv)
+
+            return await self.pipeline(self._redis, build, transaction=False, raise_on_error=False)
+        sha = self._scripts["join"].sha
+        commands = [["EVALSHA", sha, len(keys), *keys, *argv] for keys, argv in calls]
+        runs = await self._join_line.run(commands)
+        if any(isinstance(run, NoScriptError) for run in runs):  # Redis restarted: every run failed alike
+            await self.load()
+            runs = await self._join_line.run(commands)
+        return runs
 
     @classmethod
     def join_call(
