@@ -16,11 +16,13 @@ from typing import Any
 from uvicorn.config import HTTP_PROTOCOLS
 from uvicorn.importer import import_from_string
 
+from waiting_room.web.held_head import hold_heads
+
 HEAD_TIMEOUT_SECONDS = 10.0
 
 
 def head_deadline_protocol(http: str = "auto", timeout: float = HEAD_TIMEOUT_SECONDS) -> type[asyncio.Protocol]:
-    base: Any = import_from_string(HTTP_PROTOCOLS.get(http, http))
+    base: Any = hold_heads(import_from_string(HTTP_PROTOCOLS.get(http, http)))
 
     class HeadDeadline(base):  # type: ignore[misc]
         _deadline: asyncio.TimerHandle | None = None
