@@ -54,7 +54,7 @@ def hold_heads(base: type[Any]) -> type[Any]:
     if not hasattr(base, "on_headers_complete"):
         return base
 
-    class HoldingHeads(base):  # type: ignore[misc,valid-type]
+    class HoldingHeads(base):  # type: ignore[misc]
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             cycle = self.cycle
