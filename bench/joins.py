@@ -194,7 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--apps", default="ours,minimal,bare")
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--conns", default="16,64,256")
+    parser.add_argument("--conns", default="16,32,64,256")
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument(
         "--overload",
