@@ -77,6 +77,16 @@ def test_the_log_catches_up_a_read_that_crossed_messages_and_reports_gaps() -> N
     assert not log.catch_up(early) and early.rank == 16
 
 
+def test_a_tracker_one_change_behind_takes_the_last_however_long_the_log() -> None:
+    log = LineLog()
+    for seq in range(1, LOG_SIZE + 1):
+        log.add(LineChange(seq, popped=1))
+    tracker = PositionTracker()
+    tracker.observe(rank=500, score=1, seq=LOG_SIZE - 1)
+    assert log.catch_up(tracker) and tracker.rank == 499 and tracker.seq == LOG_SIZE
+    assert log.catch_up(tracker) and tracker.rank == 499, "nothing new: nothing applied"
+
+
 def test_the_log_is_bounded() -> None:
     log = LineLog()
     for seq in range(1, LOG_SIZE * 2):
