@@ -271,13 +271,12 @@ class Scripts:
         return _join_reply(await self.joins.call(one))
 
     async def _send_joins(self, batch: list[_Join]) -> list[Any]:
-        """The batcher's send: one join.lua run per event, all in one pipeline; a run that failed fails
+        """The batcher's send: one join.lua run per event, all sent together; a run that failed fails
         each of its joins."""
         by_event: dict[str, list[int]] = {}
         for i, one in enumerate(batch):
             by_event.setdefault(one.k.settings, []).append(i)
         calls = [self._join_batch([batch[i] for i in indexes]) for indexes in by_event.values()]
-
         runs = await self._run_joins(calls)
         replies: list[Any] = [None] * len(batch)
         for indexes, run in zip(by_event.values(), runs, strict=True):
