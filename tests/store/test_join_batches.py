@@ -4,6 +4,7 @@ gets its own answer, in join order, and a failure stays with the joins it concer
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from redis.asyncio import Redis
@@ -12,21 +13,31 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from tests.support.joining import uid
 from waiting_room.store.embedded import free_port
 from waiting_room.store.events import Events
+from waiting_room.store.keys import Keyspace
 from waiting_room.store.queue import Queue, QueueError
 from waiting_room.store.scripts import Scripts
 
 pytestmark = pytest.mark.usefixtures("deadline")
 
 
-async def test_concurrent_joins_share_runs_and_keep_join_order(queue: Queue, events: Events, event_id: str) -> None:
+async def test_concurrent_joins_share_runs_and_keep_join_order(
+    redis: Redis, keyspace: Keyspace, queue: Queue, events: Events, event_id: str
+) -> None:
     await events.put(event_id, {"status": "paused"})
     n = 60
-    joined = await asyncio.gather(*(queue.join(event_id, uid()) for _ in range(n)))
+    same = uid()  # one browser twice in the batch: its second join takes no sequence number's effect
+    calls = [uid() for _ in range(n // 2)] + [same, same] + [uid() for _ in range(n // 2 - 1)]
+    joined = await asyncio.gather(*(queue.join(event_id, u) for u in calls))
     assert queue.scripts.joins.batches < n
-    assert all(created for _, created in joined)
-    # gather keeps call order, and a batch keeps it too: the i-th caller is the i-th in line
-    assert [view.position for view, _ in joined] == list(range(1, n + 1))
+    assert [created for _, created in joined].count(False) == 1
+    # gather keeps call order, and a batch keeps it too: the i-th new ticket is the i-th in line
+    assert [view.position for view, created in joined if created] == list(range(1, n + 1))
     assert len({view.ticket for view, _ in joined}) == n
+    k = keyspace.event(event_id)
+    assert await redis.hget(k.stats, "issued") == str(n)  # counted once per batch, not lost
+    records = await redis.hmget(k.tickets, [view.ticket for view, created in joined if created])
+    orders = [json.loads(r)["o"] for r in records]
+    assert orders == sorted(orders) and len(set(orders)) == n  # the sequence numbers a batch takes at once
 
 
 async def test_one_batch_serves_several_events_and_each_join_gets_its_own_answer(

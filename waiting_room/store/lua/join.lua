@@ -95,6 +95,19 @@ local function fast_lane()
   return left
 end
 
+-- What a batch writes or reads once, not once a join: the join sequence numbers it needs (taken
+-- with one INCRBY on the first new ticket; numbers left over by refusals are never used, which
+-- only leaves gaps in an order), the `issued` count (added at the end) and the stats it answers with.
+local seq_next, seq_last, issued, stats = 0, -1, 0, nil
+local function next_seq()
+  if seq_next > seq_last then
+    seq_last = redis.call("INCRBY", KEYS[2], count)
+    seq_next = seq_last - count + 1
+  end
+  seq_next = seq_next + 1
+  return seq_next - 1
+end
+
 -- One join: c and a index its KEYS and ARGV (see the top).
 local function join(c, a)
   local uid, jti = ARGV[a + 1], ARGV[a + 4]
@@ -128,7 +141,7 @@ local function join(c, a)
     return {"proof_required", need, "used"}
   end
 
-  local seq = redis.call("INCR", KEYS[2])
+  local seq = next_seq()
   local score
   if pre then
     score = ARGV[a + 2]
@@ -137,7 +150,7 @@ local function join(c, a)
   end
   local ticket = ARGV[a]
   redis.call("HSET", KEYS[5], uid, ticket)
-  redis.call("HINCRBY", KEYS[6], "issued", 1)
+  issued = issued + 1
   if per_minute > 0 then
     redis.call("HSET", KEYS[c], "t", tostring(tokens - 1), "at", now)
     redis.call("PEXPIRE", KEYS[c], 60000) -- full again by then: forgetting it changes nothing
@@ -153,6 +166,7 @@ local function join(c, a)
     redis.call("HSET", KEYS[10], "tokens", string.format("%.6f", budget - 1), "at", string.format("%.0f", now))
     redis.call("HINCRBY", KEYS[10], "fast", 1)
     local served = redis.call("HINCRBY", KEYS[6], "served_total", 1)
+    if stats then stats[1] = served end
     return {"admitted", ticket, served, now, expires, jti, settings[9] or ""}
   end
 
@@ -165,7 +179,7 @@ local function join(c, a)
     redis.call("SADD", KEYS[c + 1], ticket)
     redis.call("PEXPIRE", KEYS[c + 1], 86400000)
   end
-  local stats = redis.call("HMGET", KEYS[6], "served_total", "observed_rate")
+  stats = stats or redis.call("HMGET", KEYS[6], "served_total", "observed_rate")
   return {"new", ticket, redis.call("ZRANK", KEYS[3], ticket), redis.call("ZCARD", KEYS[3]),
     tonumber(stats[1] or "0"), pre and 1 or 0, stats[2] or "0", status, settings[2] or ""}
 end
@@ -173,5 +187,8 @@ end
 local replies = {}
 for i = 0, count - 1 do
   replies[i + 1] = join(11 + 3 * i, 3 + 7 * i)
+end
+if issued > 0 then
+  redis.call("HINCRBY", KEYS[6], "issued", issued)
 end
 return replies
