@@ -263,7 +263,7 @@ class Scripts:
         `client` is the caller's address for the event's per-client controls; `proof` a proof of work
         the web process already checked (core.proof), spent here if the event wants one; `tick_ms` the
         promoter's tick, which sizes the rate's bucket the fast lane spends from."""
-        one = _Join(k, *self._one_join(k, ticket, uid, shuffle, replace, jti, client, proof), tick_ms)
+        one = self._join_item(k, ticket, uid, shuffle, replace, jti, client, proof, tick_ms)
         if self.durability.enabled:  # each join waits for its replicas (see `durable`)
             keys, argv = self._join_batch([one])
             replies = await self.durability.script(self._scripts["join"], keys, argv, precheck=False)
@@ -323,11 +323,10 @@ class Scripts:
     ) -> tuple[list[str], list[str | int]]:
         """join.lua's KEYS and ARGV for a batch of one (public for bench/baselines.py, whose one-EVALSHA
         floor must stay the same call as ours)."""
-        one = _Join(k, *cls._one_join(k, ticket, uid, shuffle, replace, jti, client, proof), tick_ms)
-        return cls._join_batch([one])
+        return cls._join_batch([cls._join_item(k, ticket, uid, shuffle, replace, jti, client, proof, tick_ms)])
 
     @staticmethod
-    def _one_join(
+    def _join_item(
         k: EventKeys,
         ticket: str,
         uid: str,
@@ -336,10 +335,12 @@ class Scripts:
         jti: str,
         client: str,
         proof: Proof | None,
-    ) -> tuple[list[str], list[str | int]]:
+        tick_ms: int,
+    ) -> _Join:
+        """One join's own KEYS and ARGV in join.lua (see its top)."""
         proved = [proof.difficulty, proof.expires_at * 1000] if proof else [0, 0]
         keys = [k.client_joins(client), k.client_waiting(client), k.proof(proof.salt if proof else "-")]
-        return keys, [ticket, uid, shuffle, replace, jti, *proved]
+        return _Join(k, keys, [ticket, uid, shuffle, replace, jti, *proved], tick_ms)
 
     @staticmethod
     def _join_batch(joins: Sequence[_Join]) -> tuple[list[str], list[str | int]]:
