@@ -24,7 +24,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bench.common import raise_nofile
 from waiting_room.cli.web import serve_app
-from waiting_room.settings import Settings
 
 
 def position(served: int) -> str:
@@ -98,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     raise_nofile()
     # exactly `waiting-room web`'s server options (waiting_room/cli/web.py)
-    raise SystemExit(serve_app(create_app(args.tick_ms / 1000), Settings.from_env(), args.host, args.port, 1))
+    raise SystemExit(serve_app(create_app(args.tick_ms / 1000), args.host, args.port, 1))
 
 
 if __name__ == "__main__":

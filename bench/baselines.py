@@ -22,6 +22,7 @@ from starlette.routing import Route
 from waiting_room.cli.web import serve_app
 from waiting_room.core import ids
 from waiting_room.core.clients import client_key
+from waiting_room.core.proxies import TrustedProxies
 from waiting_room.core.tickets import SHUFFLE_RANGE, new_ticket
 from waiting_room.settings import Settings
 from waiting_room.store.keys import EventKeys
@@ -36,7 +37,7 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route("/{path:path}", hello, methods=["GET", "POST"])])
 
 
-def minimal_app(redis_url: str) -> Starlette:
+def minimal_app(redis_url: str, proxies: TrustedProxies) -> Starlette:
     state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
@@ -50,7 +51,9 @@ def minimal_app(redis_url: str) -> Starlette:
         event = request.path_params["event"]
         k = EventKeys(event)
         uid = ids.token_urlsafe(18)
-        client = client_key(request.client.host if request.client else None)
+        peer = request.client.host if request.client else None
+        named = proxies.client(request.headers.getlist("x-forwarded-for")) if peer and proxies.trusts(peer) else None
+        client = client_key(named[0] if named else peer)
         keys, args = Scripts.join_call(
             k,
             new_ticket(event),
@@ -84,8 +87,8 @@ def main() -> None:
         app = bare_app()
     else:
         assert settings.redis_url, "WR_REDIS_URL is needed"
-        app = minimal_app(settings.redis_url)
-    raise SystemExit(serve_app(app, settings, args.host, args.port, args.workers))
+        app = minimal_app(settings.redis_url, TrustedProxies(settings.trusted_proxies))
+    raise SystemExit(serve_app(app, args.host, args.port, args.workers))
 
 
 if __name__ == "__main__":

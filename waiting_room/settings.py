@@ -33,7 +33,7 @@ class Settings:
     # retiring keys during a rotation: still in the JWKS and still accepted at redemption
     verify_key_paths: tuple[Path, ...] = ()
     web_workers: int = 1  # processes `waiting-room web` runs on one port
-    # whose X-Forwarded-For names the client (per-client limits, logs); uvicorn's forwarded_allow_ips
+    # whose X-Forwarded-For names the client (per-client limits, logs): core.proxies
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     templates_dir: Path | None = None  # a shop's templates, overriding the built-in ones by name
     min_replicas: int = 0  # WAIT for this many replicas before acknowledging a join, admission or redemption

@@ -12,7 +12,6 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from waiting_room.cli.web import uvicorn_config
-from waiting_room.settings import Settings
 from waiting_room.store.embedded import free_port
 from waiting_room.web.held_head import HeldHead
 
@@ -60,7 +59,7 @@ async def test_a_head_alone_leaves_on_the_next_turn_and_close_sends_what_is_held
 async def _serve_and_read(app: Any, request: bytes) -> list[bytes]:
     """What a raw client receives, read by read (each read ends when the server pauses)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn_config(app, Settings.from_env({}), "127.0.0.1", port))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
         await asyncio.sleep(0.01)
@@ -97,5 +96,5 @@ async def test_a_real_server_answers_in_one_piece_and_streams_still_flow() -> No
 
 
 def test_the_server_options_use_it() -> None:
-    config = uvicorn_config(None, Settings.from_env({}), "127.0.0.1", 1)
+    config = uvicorn_config(None, "127.0.0.1", 1)
     assert any(cls.__name__ == "HoldingHeads" for cls in cast(type, config.http).__mro__)

@@ -13,7 +13,9 @@ from starlette.types import Receive, Scope, Send
 from support.cluster import Cluster
 from support.waiting import until
 
+from waiting_room.core.proxies import TrustedProxies
 from waiting_room.store.keys import EventKeys
+from waiting_room.web.front import Front
 from waiting_room.web.shed import MAX_IN_FLIGHT, Shed
 
 
@@ -33,7 +35,8 @@ class Gate:
 
 async def test_past_the_bound_calls_are_refused_and_others_pass() -> None:
     gate = Gate()
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=Shed(gate, max_in_flight=2)), base_url="http://t")
+    app = Front(gate, TrustedProxies(()), Shed(max_in_flight=2))
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     async with http:
         held = [asyncio.create_task(http.post("/api/events/e/tickets")) for _ in range(2)]
         await until(lambda: gate.entered == 2, "two requests in flight")
@@ -41,6 +44,7 @@ async def test_past_the_bound_calls_are_refused_and_others_pass() -> None:
         assert [r.status_code for r in refused] == [429, 429]
         assert all(r.headers["retry-after"] == "1" for r in refused)
         assert refused[0].json()["error"]["code"] == "rate_limited"
+        assert all(r.headers["x-frame-options"] == "DENY" for r in refused)  # refusals are answers like any other
         exempt = [asyncio.create_task(http.get(p)) for p in ("/api/admin/events", "/healthz", "/e/e")]
         await until(lambda: gate.entered == 5, "operators, probes and pages to pass: they are never refused")
         gate.open.set()

@@ -36,7 +36,7 @@ RESTART_BACKOFF = 1.0  # a worker that dies right after starting is not restarte
 PR_SET_PDEATHSIG = 1
 
 
-def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **extra: Any) -> uvicorn.Config:
+def uvicorn_config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
     """The server options every web process runs with (the benchmarks reuse them for their baselines)."""
     options: dict[str, Any] = dict(
         host=host,
@@ -50,8 +50,7 @@ def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **extra: 
         log_level="warning",
         timeout_graceful_shutdown=int(GRACE_SECONDS),
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=list(settings.trusted_proxies),
+        proxy_headers=False,  # the app's front reads X-Forwarded-For itself, from WR_TRUSTED_PROXIES only
     )
     return uvicorn.Config(app, **{**options, **extra})
 
@@ -60,7 +59,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     from waiting_room.web.app import create_app
 
     app = create_app(settings)  # refuses bad settings here, once, and creates the demo key before any fork
-    return serve_app(app, settings, host, port, workers)
+    return serve_app(app, host, port, workers)
 
 
 def freeze_startup_objects() -> None:
@@ -72,15 +71,15 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def serve_app(app: Any, settings: Settings, host: str, port: int, workers: int) -> int:
+def serve_app(app: Any, host: str, port: int, workers: int) -> int:
     """Any ASGI app on our server options, in 1 or N processes (the benchmarks run their baselines so)."""
     freeze_startup_objects()
     if workers == 1:
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the signal it shut down on
-            uvicorn.Server(uvicorn_config(app, settings, host, port)).run()
+            uvicorn.Server(uvicorn_config(app, host, port)).run()
         return 0
     _reuse_port_socket(host, port).close()  # a port held by another program: an error now, in words
-    return Supervisor(app, settings, host, port, workers).run()
+    return Supervisor(app, host, port, workers).run()
 
 
 def _reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -104,12 +103,12 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _worker(app: Any, settings: Settings, host: str, port: int, index: int) -> None:
+def _worker(app: Any, host: str, port: int, index: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the supervisor's handlers were inherited; uvicorn sets its own
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _die_with_parent()
     sock = _reuse_port_socket(host, port)
-    config = uvicorn_config(app, settings, host, port, headers=[(WORKER_HEADER, str(index))])
+    config = uvicorn_config(app, host, port, headers=[(WORKER_HEADER, str(index))])
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])
 
@@ -117,8 +116,8 @@ def _worker(app: Any, settings: Settings, host: str, port: int, index: int) -> N
 class Supervisor:
     """Starts N workers, replaces any that dies, and on SIGTERM or SIGINT stops them all."""
 
-    def __init__(self, app: Any, settings: Settings, host: str, port: int, workers: int) -> None:
-        self.args = (app, settings, host, port)
+    def __init__(self, app: Any, host: str, port: int, workers: int) -> None:
+        self.args = (app, host, port)
         self.workers = workers
         # fork: the app is built and checked once; nothing runs in the parent yet (no loop, no threads)
         self.context = multiprocessing.get_context("fork")

@@ -9,10 +9,13 @@ from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Lifespan
 
+from waiting_room.core.proxies import TrustedProxies
 from waiting_room.core.tokens import (
     PrivateKey,
     PublicKey,
@@ -30,11 +33,11 @@ from waiting_room.store.redis_client import check_url, connect, is_cluster, retr
 from waiting_room.store.scripts import Scripts
 from waiting_room.store.sharded_pubsub import ShardedBus
 from waiting_room.web import admin, admin_stream, openapi, pages, paths, public, ws
-from waiting_room.web.errors import EXCEPTION_HANDLERS, UnexpectedErrors
+from waiting_room.web.errors import EXCEPTION_HANDLERS
+from waiting_room.web.front import Front
 from waiting_room.web.hub import Hub
 from waiting_room.web.metrics import Metrics
 from waiting_room.web.ratelimit import RateLimiter
-from waiting_room.web.security import SecurityHeaders
 from waiting_room.web.shed import Shed
 from waiting_room.web.state import STATE_KEY, WebState
 
@@ -70,7 +73,7 @@ def templates_for(settings: Settings) -> Jinja2Templates:
     return Jinja2Templates(env=jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True))
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> App:
     if not settings.redis_url:
         raise ValueError("WR_REDIS_URL is not set (only `waiting-room demo` starts its own Redis)")
     redis_url = settings.redis_url
@@ -107,8 +110,17 @@ def create_app(settings: Settings) -> Starlette:
         *pages.routes,
         Mount("/static", StaticFiles(directory=str(paths.STATIC)), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
-    app.add_middleware(UnexpectedErrors)
-    app.add_middleware(Shed)  # before routing: a refused request costs no routing and no Redis
-    app.add_middleware(SecurityHeaders)  # added last, so it wraps every answer, the error ones included
-    return app
+    return App(routes, lifespan, TrustedProxies(settings.trusted_proxies))
+
+
+class App(Starlette):
+    """Starlette with one layer of ours in front (web.front) in place of its own error middleware and any
+    added ones: every request crosses it, and each layer was a closure around `send`."""
+
+    def __init__(self, routes: list[BaseRoute], lifespan: Lifespan[Starlette], proxies: TrustedProxies) -> None:
+        super().__init__(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+        self.proxies = proxies
+        self.shed = Shed()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Front(ExceptionMiddleware(self.router, handlers=EXCEPTION_HANDLERS), self.proxies, self.shed)

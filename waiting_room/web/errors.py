@@ -8,9 +8,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import QueueError
@@ -148,38 +147,6 @@ def unexpected_error(request: Request) -> Response:
     if wants_json(request):
         return error_response(503, "unavailable", "something went wrong, try again", {"Retry-After": "2"})
     return error_page(request, 503, "Something went wrong. Please try again.", {"Retry-After": "2"})
-
-
-class UnexpectedErrors:
-    """Any exception no handler took becomes a 503 in the contract's shape, with one log line.
-
-    Starlette answers those in its outermost middleware, outside every one we add, so the answer
-    would miss the security headers; this one sits inside them instead."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_noting_start(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_start)
-        except ClientDisconnect:  # gone while its body was read (a slow or stalled client): nobody to answer
-            return
-        except Exception:
-            request = Request(scope)
-            log.exception("unexpected error during %s %s", request.method, request.url.path)
-            if started:  # too late for an answer: the connection is dropped
-                raise
-            await unexpected_error(request)(scope, receive, send)
 
 
 def error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 CSP_HEADER = "content-security-policy"
 
 
@@ -29,21 +27,8 @@ HEADERS = [
 ]
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                # a page may set a narrower-or-extended policy of its own (one logo's origin): keep that one
-                present = {name.lower() for name, _ in headers}
-                message["headers"] = [*headers, *(h for h in HEADERS if h[0] not in present)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def secured(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A response's headers with ours added, but for those it set itself: a page may set a narrower
+    or extended policy of its own (one logo's origin)."""
+    present = {name.lower() for name, _ in headers}
+    return [*headers, *(header for header in HEADERS if header[0] not in present)]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Send
 
 MAX_IN_FLIGHT = 512
 LAG_PROBE_SECONDS = 0.01  # how often the loop's lag is sampled
@@ -50,11 +50,12 @@ _END = {"type": "http.response.body", "body": _BODY}
 
 
 class Shed:
-    def __init__(self, app: ASGIApp, max_in_flight: int = MAX_IN_FLIGHT) -> None:
-        self.app = app
+    """The policy and its count; web.front asks it before each sheddable request."""
+
+    def __init__(self, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
-        self.shed = 0  # requests refused so far (a metric)
+        self.shed = 0  # requests refused so far
         self.lag = 0.0  # smoothed lag of the event loop, seconds
         self._probe: asyncio.TimerHandle | None = None
 
@@ -71,17 +72,7 @@ class Shed:
             return True
         return self.lag > LAG_LIMIT_SECONDS and self.in_flight >= MIN_IN_FLIGHT
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(SHEDDABLE):
-            await self.app(scope, receive, send)
-            return
-        if self.overloaded():
-            self.shed += 1
-            await send(dict(_START))  # a copy: middleware around us may set its "headers"
-            await send(dict(_END))
-            return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
+    async def refuse(self, send: Send) -> None:
+        self.shed += 1
+        await send(dict(_START))  # a copy: the sender adds its headers to it
+        await send(_END)
