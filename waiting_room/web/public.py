@@ -7,7 +7,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from waiting_room.core import ids
 from waiting_room.core.clients import client_key
@@ -17,6 +16,7 @@ from waiting_room.core.proof import verify as verify_proof
 from waiting_room.core.tickets import is_event_id
 from waiting_room.core.tokens import TokenError
 from waiting_room.store.queue import ProofRequired, Session, TicketView
+from waiting_room.web.endpoint import route
 from waiting_room.web.errors import ApiError, Json, json_body
 from waiting_room.web.ratelimit import retry_after_header
 from waiting_room.web.state import UnknownEvent, WebState, app_state
@@ -120,8 +120,13 @@ def refuse_cross_origin(request: Request) -> None:
     """A browser on another site must not make its visitor join (or overwrite the visitor's wr_uid): an
     auto-submitted form or a no-cors fetch would. Browsers say where a request comes from; apps and
     servers send neither header, and are served."""
-    origin = request.headers.get("origin")
-    cross_site = request.headers.get("sec-fetch-site", "").lower() == "cross-site"
+    origin = None
+    cross_site = False
+    for name, value in request.scope["headers"]:  # one pass over the raw headers, nothing decoded but these
+        if name == b"origin":
+            origin = value.decode("latin-1")
+        elif name == b"sec-fetch-site":
+            cross_site = value.lower() == b"cross-site"
     if cross_site or (origin is not None and not app_state(request).settings.origin_allowed(origin)):
         raise ApiError(403, "cross_origin", "joins are accepted only from this waiting room's own pages")
 
@@ -214,12 +219,12 @@ async def metrics(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/events/{event}/tickets", join, methods=["POST"]),
-    Route("/api/tickets/{ticket}", ticket_status, methods=["GET"]),
-    Route("/api/redeem", redeem, methods=["POST"]),
-    Route("/api/sessions/release", release, methods=["POST"]),
-    Route("/.well-known/jwks.json", jwks, methods=["GET"]),
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
+    route("/api/events/{event}/tickets", join, methods=["POST"]),
+    route("/api/tickets/{ticket}", ticket_status, methods=["GET"]),
+    route("/api/redeem", redeem, methods=["POST"]),
+    route("/api/sessions/release", release, methods=["POST"]),
+    route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    route("/healthz", healthz, methods=["GET"]),
+    route("/readyz", readyz, methods=["GET"]),
+    route("/metrics", metrics, methods=["GET"]),
 ]
