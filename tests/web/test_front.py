@@ -11,9 +11,11 @@ import httpx
 import pytest
 import uvicorn
 import websockets
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, Router, WebSocketRoute
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from support.waiting import until
 
@@ -21,7 +23,7 @@ from waiting_room.cli.web import uvicorn_config
 from waiting_room.core.proxies import TrustedProxies
 from waiting_room.settings import Settings
 from waiting_room.store.embedded import free_port
-from waiting_room.web.front import Front
+from waiting_room.web.front import SERVER_SEND, Front
 from waiting_room.web.security import HEADERS
 from waiting_room.web.shed import Shed
 
@@ -115,3 +117,24 @@ async def test_every_answer_carries_the_security_headers_a_crash_a_503(serve: St
     assert crash.json()["error"]["code"] == "unavailable" and crash.headers["retry-after"] == "2"
     for answer in (ok, crash):
         assert [name.decode() for name, _ in HEADERS if name.decode() not in answer.headers] == []
+
+
+async def test_a_socket_endpoint_finds_the_servers_own_send_in_its_scope() -> None:
+    """The hub pushes every position with it: Starlette's exception layer wraps the `send` an endpoint
+    is given, one more call per message."""
+    seen: dict[str, object] = {}
+
+    class Endpoint:  # an app, not a function: Starlette passes it scope, receive and send as they are
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.update(given=send, stored=scope[SERVER_SEND])
+
+    async def server_send(message: Message) -> None:
+        raise AssertionError("nothing is sent")
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    router = Router([WebSocketRoute("/ws", Endpoint())])
+    app = Front(ExceptionMiddleware(router), TrustedProxies(()), Shed())
+    await app({"type": "websocket", "path": "/ws", "headers": [], "client": ("127.0.0.1", 1)}, receive, server_send)
+    assert seen["stored"] is server_send and seen["given"] is not server_send

@@ -29,6 +29,9 @@ from waiting_room.web.shed import SHEDDABLE, Shed
 
 log = logging.getLogger(__name__)
 
+# a socket's scope holds the server's own `send`: the hub writes every pushed position with it, past the
+# exception layer Starlette puts around each send (it only tracks an HTTP response's start)
+SERVER_SEND = "wr.server_send"
 SCHEMES = {"http": "http", "https": "https", "ws": "ws", "wss": "wss"}
 
 
@@ -46,6 +49,7 @@ class Front:
         if self.proxies.anyone:
             self._forwarded(scope)
         if kind != "http":
+            scope[SERVER_SEND] = send
             await self.app(scope, receive, send)
             return
         started = False
