@@ -1,16 +1,18 @@
-"""A handler served as an Endpoint leaves its errors to the handlers around the router: they answer them
-in the contract's shape exactly as they did for Starlette's own wrapper."""
+"""A handler served as an Endpoint leaves its errors to the front's handlers: they answer them in the
+contract's shape exactly as Starlette's own wrapper did."""
 
 from __future__ import annotations
 
 import httpx
-from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Router
 
+from waiting_room.core.proxies import TrustedProxies
 from waiting_room.web.endpoint import route
 from waiting_room.web.errors import EXCEPTION_HANDLERS, ApiError, Json
+from waiting_room.web.front import Front
+from waiting_room.web.shed import Shed
 
 
 async def answer(request: Request) -> Response:
@@ -20,7 +22,8 @@ async def answer(request: Request) -> Response:
 
 
 async def test_answers_and_refusals_come_back_as_before() -> None:
-    app = ExceptionMiddleware(Router([route("/things/{what}", answer, methods=["POST"])]), handlers=EXCEPTION_HANDLERS)
+    router = Router([route("/things/{what}", answer, methods=["POST"])])
+    app = Front(router, TrustedProxies(()), Shed(), EXCEPTION_HANDLERS)  # the app's stack: web.app.App
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         ok, refused, wrong = (
             await http.post("/things/one"),

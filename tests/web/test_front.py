@@ -6,24 +6,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 import websockets
-from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, Router, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
+from support.cluster import write_ed25519_key
 from support.waiting import until
 
 from waiting_room.cli.web import uvicorn_config
 from waiting_room.core.proxies import TrustedProxies
 from waiting_room.settings import Settings
 from waiting_room.store.embedded import free_port
-from waiting_room.web.front import SERVER_SEND, Front
+from waiting_room.web.app import create_app
+from waiting_room.web.errors import EXCEPTION_HANDLERS
+from waiting_room.web.front import Front
 from waiting_room.web.security import HEADERS
 from waiting_room.web.shed import Shed
 
@@ -55,7 +58,9 @@ async def serve() -> AsyncIterator[Start]:
         port = free_port()
         proxies = TrustedProxies(Settings.from_env({"WR_TRUSTED_PROXIES": trusted}).trusted_proxies)
         routes = [Route("/", whoami), Route("/api/boom", boom), WebSocketRoute("/ws", whoami_ws)]
-        app = Front(Router(routes), proxies, Shed())  # as in App: nothing of Starlette's own between
+        app = Front(
+            Router(routes), proxies, Shed(), EXCEPTION_HANDLERS
+        )  # as in App: nothing of Starlette's own between
         server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, lifespan="off"))
         servers.append((server, asyncio.create_task(server.serve())))
         await until(lambda: server.started, "the server to start")
@@ -119,14 +124,14 @@ async def test_every_answer_carries_the_security_headers_a_crash_a_503(serve: St
         assert [name.decode() for name, _ in HEADERS if name.decode() not in answer.headers] == []
 
 
-async def test_a_socket_endpoint_finds_the_servers_own_send_in_its_scope() -> None:
-    """The hub pushes every position with it: Starlette's exception layer wraps the `send` an endpoint
-    is given, one more call per message."""
+async def test_a_socket_endpoint_gets_the_servers_own_send(tmp_path: Path) -> None:
+    """The hub pushes every position with it: nothing in the app's stack may wrap it (a wrapper is one
+    more call per message, tens of thousands a tick)."""
     seen: dict[str, object] = {}
 
-    class Endpoint:  # an app, not a function: Starlette passes it scope, receive and send as they are
+    class Probe:  # an app, not a function: Starlette passes it scope, receive and send as they are
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            seen.update(given=send, stored=scope[SERVER_SEND])
+            seen["send"] = send
 
     async def server_send(message: Message) -> None:
         raise AssertionError("nothing is sent")
@@ -134,7 +139,9 @@ async def test_a_socket_endpoint_finds_the_servers_own_send_in_its_scope() -> No
     async def receive() -> Message:
         return {"type": "websocket.connect"}
 
-    router = Router([WebSocketRoute("/ws", Endpoint())])
-    app = Front(ExceptionMiddleware(router), TrustedProxies(()), Shed())
-    await app({"type": "websocket", "path": "/ws", "headers": [], "client": ("127.0.0.1", 1)}, receive, server_send)
-    assert seen["stored"] is server_send and seen["given"] is not server_send
+    write_ed25519_key(tmp_path / "key.pem")
+    env = {"WR_REDIS_URL": "redis://127.0.0.1:1/0", "WR_SIGNING_KEY": str(tmp_path / "key.pem")}
+    app = create_app(Settings.from_env(env))  # its lifespan (and Redis) never starts
+    app.router.routes.insert(0, WebSocketRoute("/probe", Probe()))
+    await app({"type": "websocket", "path": "/probe", "headers": [], "client": ("127.0.0.1", 1)}, receive, server_send)
+    assert seen["send"] is server_send

@@ -15,6 +15,7 @@ from support.waiting import until
 
 from waiting_room.core.proxies import TrustedProxies
 from waiting_room.store.keys import EventKeys
+from waiting_room.web.errors import EXCEPTION_HANDLERS
 from waiting_room.web.front import Front
 from waiting_room.web.shed import MAX_IN_FLIGHT, Shed
 
@@ -35,7 +36,7 @@ class Gate:
 
 async def test_past_the_bound_calls_are_refused_and_others_pass() -> None:
     gate = Gate()
-    app = Front(gate, TrustedProxies(()), Shed(max_in_flight=2))
+    app = Front(gate, TrustedProxies(()), Shed(max_in_flight=2), EXCEPTION_HANDLERS)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     async with http:
         held = [asyncio.create_task(http.post("/api/events/e/tickets")) for _ in range(2)]

@@ -9,7 +9,6 @@ from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -114,8 +113,8 @@ def create_app(settings: Settings) -> App:
 
 
 class App(Starlette):
-    """Starlette with one layer of ours in front (web.front) in place of its own error middleware and any
-    added ones: every request crosses it, and each layer was a closure around `send`."""
+    """Starlette's router with one layer of ours in front (web.front) in place of its error and exception
+    middlewares and any added ones: every request crosses it, and each layer was a closure around `send`."""
 
     def __init__(self, routes: list[BaseRoute], lifespan: Lifespan[Starlette], proxies: TrustedProxies) -> None:
         super().__init__(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
@@ -123,4 +122,4 @@ class App(Starlette):
         self.shed = Shed()
 
     def build_middleware_stack(self) -> ASGIApp:
-        return Front(ExceptionMiddleware(self.router, handlers=EXCEPTION_HANDLERS), self.proxies, self.shed)
+        return Front(self.router, self.proxies, self.shed, EXCEPTION_HANDLERS)

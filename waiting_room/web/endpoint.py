@@ -1,10 +1,10 @@
 """A request handler served as a plain ASGI app.
 
 Starlette wraps a function endpoint in an exception layer of its own (a
-Request, a closure around `send`, a coroutine) that does exactly what
-ExceptionMiddleware, with the same handlers, does once more around the
-router. On the public API's hot calls that second layer cost about as much
-as the JSON of the answer; an `Endpoint` leaves the handling to the outer one.
+Request, a closure around `send`, a coroutine), which finds no handlers in
+our stack and re-raises to the front (web.front), which answers with them.
+On the public API's hot calls that layer cost about as much as the JSON of
+the answer; an `Endpoint` has none.
 """
 
 from __future__ import annotations

@@ -18,8 +18,10 @@ join's own handler. In order:
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waiting_room.core.proxies import TrustedProxies
@@ -29,17 +31,18 @@ from waiting_room.web.shed import SHEDDABLE, Shed
 
 log = logging.getLogger(__name__)
 
-# a socket's scope holds the server's own `send`: the hub writes every pushed position with it, past the
-# exception layer Starlette puts around each send (it only tracks an HTTP response's start)
-SERVER_SEND = "wr.server_send"
 SCHEMES = {"http": "http", "https": "https", "ws": "ws", "wss": "wss"}
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
 class Front:
-    def __init__(self, app: ASGIApp, proxies: TrustedProxies, shed: Shed) -> None:
+    def __init__(self, app: ASGIApp, proxies: TrustedProxies, shed: Shed, handlers: Mapping[type, Handler]) -> None:
         self.app = app
         self.proxies = proxies
         self.shed = shed
+        self.handlers = handlers  # by exception class: the contract's answer to each refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -48,8 +51,7 @@ class Front:
             return
         if self.proxies.anyone:
             self._forwarded(scope)
-        if kind != "http":
-            scope[SERVER_SEND] = send
+        if kind != "http":  # a socket's endpoint gets the server's own send: the hub pushes with it
             await self.app(scope, receive, send)
             return
         started = False
@@ -71,15 +73,27 @@ class Front:
             await self.app(scope, receive, send_secured)
         except ClientDisconnect:  # gone while its body was read (a slow or stalled client): nobody to answer
             return
-        except Exception:
-            request = Request(scope)
-            log.exception("unexpected error during %s %s", request.method, request.url.path)
+        except Exception as exc:
             if started:  # too late for an answer: the connection is dropped
+                log.exception("error after the response started, during %s %s", scope["method"], scope["path"])
                 raise
-            await unexpected_error(request)(scope, receive, send_secured)
+            response = await self._answer(Request(scope, receive), exc)
+            await response(scope, receive, send_secured)
         finally:
             if shed is not None:
                 shed.in_flight -= 1
+
+    async def _answer(self, request: Request, exc: Exception) -> Response:
+        """The handler's answer for the exception's class (the nearest in its MRO), or, for one nobody
+        foresaw or a handler that fails itself, a 503 and one log line."""
+        handler = next((self.handlers[cls] for cls in type(exc).__mro__ if cls in self.handlers), None)
+        try:
+            if handler is not None:
+                return await handler(request, exc)
+            raise exc
+        except Exception:
+            log.exception("unexpected error during %s %s", request.method, request.url.path)
+            return unexpected_error(request)
 
     def _forwarded(self, scope: Scope) -> None:
         peer = scope.get("client")

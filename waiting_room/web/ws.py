@@ -28,7 +28,6 @@ from waiting_room.core.flood import MessageBudget
 from waiting_room.core.states import CloseCode
 from waiting_room.core.tickets import event_of
 from waiting_room.web.conn import Conn
-from waiting_room.web.front import SERVER_SEND
 from waiting_room.web.state import app_state
 
 log = logging.getLogger(__name__)
@@ -105,12 +104,12 @@ async def _read(ws: WebSocket, conn: Conn) -> None:
 
 
 class TicketSocket:
-    """The endpoint as a plain ASGI app. The hub writes with the server's own `send`, which the front
-    leaves in the scope, so a pushed message costs no framework layer; accepting, reading and refusing
-    go through Starlette's WebSocket."""
+    """The endpoint as a plain ASGI app: it gets the server's own `send` (nothing of Starlette's wraps it
+    for an app endpoint, nor does the front for a socket), and the hub writes with that, so a pushed
+    message costs no framework layer; accepting, reading and refusing go through Starlette's WebSocket."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await ticket_socket(WebSocket(scope, receive, send), scope.get(SERVER_SEND, send))
+        await ticket_socket(WebSocket(scope, receive, send), send)
 
 
 routes = [WebSocketRoute("/ws/tickets/{ticket}", TicketSocket())]
