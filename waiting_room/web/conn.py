@@ -1,7 +1,8 @@
 """One socket's state and the writes to it, done in the fan-out loop itself while the socket takes them.
 
-Writes go through the ASGI server's own `send` for the socket (no framework
-layer per message). A `send` on a socket whose transport is writable
+Writes go out as frames straight to the socket's transport where the server
+allows it (web/frames.py), else through the ASGI server's own `send` for the
+socket (no framework layer per message). A `send` on a socket whose transport is writable
 finishes without ever suspending (uvicorn awaits only its "writable" flag,
 already set). So a write is started by hand (`send(...).__await__().send(None)`):
 if it finishes there, the message is out, with no task, no wake-up and no
@@ -31,6 +32,7 @@ from starlette.types import Message, Send
 from waiting_room.core import messages
 from waiting_room.core.ranks import PositionTracker
 from waiting_room.core.states import CloseCode
+from waiting_room.web.frames import DirectText
 
 if TYPE_CHECKING:
     from waiting_room.web.rooms import Room
@@ -74,6 +76,7 @@ class Conn:
         "claimed",
         "close_code",
         "closed",
+        "direct",
         "drain",
         "endpoint",
         "eta_told",
@@ -90,6 +93,7 @@ class Conn:
 
     def __init__(self, transmit: Send, ticket: str, event: str) -> None:
         self.transmit = transmit  # the server's ASGI `send` for this socket
+        self.direct = DirectText.of(transmit)  # its frames straight to the transport, where the server allows
         self.ticket = ticket
         self.event = event
         self.id = secrets.token_hex(6)
@@ -162,8 +166,10 @@ class Conn:
     # --- writing ---------------------------------------------------------------
 
     def write(self, text: str) -> None:
-        """Start the send now; if the transport is paused, a drain task finishes it. (Callers check
-        `drain` first: whatever is queued goes out before.)"""
+        """Write it now (as a frame, or by starting the ASGI send); if the transport is paused, a drain
+        task finishes the send. (Callers check `drain` first: whatever is queued goes out before.)"""
+        if self.direct is not None and self.direct.write(text):
+            return
         self._run({"type": "websocket.send", "text": text})
 
     def _close_now(self) -> None:
