@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 import websockets
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -145,3 +145,26 @@ async def test_a_socket_endpoint_gets_the_servers_own_send(tmp_path: Path) -> No
     app.router.routes.insert(0, WebSocketRoute("/probe", Probe()))
     await app({"type": "websocket", "path": "/probe", "headers": [], "client": ("127.0.0.1", 1)}, receive, server_send)
     assert seen["send"] is server_send
+
+
+async def test_an_exception_is_answered_by_the_handler_of_its_nearest_class_and_a_failing_handler_is_a_503() -> None:
+    async def lookup_failed(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": {"code": "gone", "message": type(exc).__name__}}, 410)
+
+    async def broken(request: Request, exc: Exception) -> Response:
+        raise RuntimeError("the handler itself fails")
+
+    async def missing(request: Request) -> JSONResponse:
+        raise KeyError("x")  # a LookupError: its handler answers
+
+    async def odd(request: Request) -> JSONResponse:
+        raise ValueError("y")
+
+    routes = [Route("/api/missing", missing), Route("/api/odd", odd)]
+    handlers = {LookupError: lookup_failed, ValueError: broken}
+    app = Front(Router(routes), TrustedProxies(()), Shed(), handlers)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        gone, failed = await http.get("/api/missing"), await http.get("/api/odd")
+    assert (gone.status_code, gone.json()["error"]["message"]) == (410, "KeyError")
+    assert (failed.status_code, failed.json()["error"]["code"]) == (503, "unavailable")
+    assert gone.headers["x-frame-options"] == failed.headers["x-frame-options"] == "DENY"

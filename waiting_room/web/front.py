@@ -1,18 +1,19 @@
 """The one layer every request crosses before routing.
 
-It does what four ASGI middlewares did (uvicorn's proxy headers, security
-headers, shedding, and the last word on unexpected errors), in one pass:
-each middleware wrapped `send` in a closure of its own, and on a join, an
-answer of a few hundred bytes, those layers together cost more than the
-join's own handler. In order:
+It does what five layers did (uvicorn's proxy headers; our security
+headers, shedding and last word on unexpected errors; Starlette's exception
+middleware), in one pass: each wrapped `send` in a closure of its own, and
+on a join, an answer of a few hundred bytes, those layers together cost
+more than the join's own handler. In order:
 
 - the client: a trusted proxy's `X-Forwarded-For` names it (core.proxies),
   and its `X-Forwarded-Proto` the scheme; anyone else's are ignored;
 - shedding: an overloaded process refuses joins and polls at once (web.shed);
 - every answer, the refusals and error pages included, carries the security
   headers (web.security);
-- an exception no handler took becomes a 503 in the contract's shape, with
-  one log line, instead of Starlette's bare 500.
+- an exception is answered by its handler (web.errors: the contract's
+  refusals); one no handler takes becomes a 503 in the contract's shape,
+  with one log line, instead of Starlette's bare 500.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from waiting_room.web.shed import SHEDDABLE, Shed
 
 log = logging.getLogger(__name__)
 
-SCHEMES = {"http": "http", "https": "https", "ws": "ws", "wss": "wss"}
+SCHEMES = frozenset({"http", "https", "ws", "wss"})
 
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -87,12 +88,13 @@ class Front:
         """The handler's answer for the exception's class (the nearest in its MRO), or, for one nobody
         foresaw or a handler that fails itself, a 503 and one log line."""
         handler = next((self.handlers[cls] for cls in type(exc).__mro__ if cls in self.handlers), None)
-        try:
-            if handler is not None:
-                return await handler(request, exc)
-            raise exc
-        except Exception:
+        if handler is None:
             log.exception("unexpected error during %s %s", request.method, request.url.path)
+            return unexpected_error(request)
+        try:
+            return await handler(request, exc)
+        except Exception:
+            log.exception("answering %r failed during %s %s", exc, request.method, request.url.path)
             return unexpected_error(request)
 
     def _forwarded(self, scope: Scope) -> None:
@@ -107,8 +109,8 @@ class Front:
             elif name == b"x-forwarded-proto":
                 proto = value
         if proto is not None:
-            scheme = SCHEMES.get(proto.decode("latin-1").strip())
-            if scheme is not None:
+            scheme = proto.decode("latin-1").strip()
+            if scheme in SCHEMES:
                 scope["scheme"] = scheme.replace("http", "ws") if scope["type"] == "websocket" else scheme
         client = self.proxies.client(forwarded_for)
         if client is not None:
