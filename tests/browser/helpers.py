@@ -22,8 +22,9 @@ def t(key: str, lang: str = "en") -> str:
 
 
 def crowd(cluster: Cluster, event: str, n: int) -> list[str]:
-    """`n` other people in line, joined over HTTP without cookies (one new visitor per join)."""
-    return [cluster.join(event)["ticket"] for _ in range(n)]
+    """`n` other people in line, joined over HTTP without cookies, each from an address of their own
+    (from one address, a fast enough crowd would meet the per-address join limit, as a flood should)."""
+    return [cluster.join(event, forwarded_for=f"198.18.{i // 256 % 256}.{i % 256}")["ticket"] for i in range(n)]
 
 
 def open_waiting_page(page: Any, event: str, query: str = "") -> dict[str, Any]:

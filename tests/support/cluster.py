@@ -251,8 +251,12 @@ class Cluster:
         body: dict[str, Any] = r.json()
         return body
 
-    def join(self, event: str, web: int = 0, client: httpx.Client | None = None) -> dict[str, Any]:
-        r = (client or self.http).post(self.url(f"/api/events/{event}/tickets", web), json={})
+    def join(
+        self, event: str, web: int = 0, client: httpx.Client | None = None, forwarded_for: str | None = None
+    ) -> dict[str, Any]:
+        """A join; `forwarded_for` names the visitor's own address (127.0.0.1 is a trusted proxy)."""
+        headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
+        r = (client or self.http).post(self.url(f"/api/events/{event}/tickets", web), json={}, headers=headers)
         assert r.status_code in (200, 201), r.text
         body: dict[str, Any] = r.json()
         return body
