@@ -10,14 +10,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 from starlette.types import Receive, Scope, Send
+from support.serving import servers
 from support.waiting import until
 from websockets.frames import Frame, Opcode
 
-from waiting_room.cli.web import uvicorn_config
-from waiting_room.store.embedded import free_port
 from waiting_room.web.frames import DirectText, text_frame
 
 
@@ -32,19 +30,8 @@ Endpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[Endpoint], Awaitable[int]]]:
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-
-    async def start(endpoint: Endpoint) -> int:
-        port = free_port()
-        server = uvicorn.Server(uvicorn_config(endpoint, "127.0.0.1", port, lifespan="off"))
-        servers.append((server, asyncio.create_task(server.serve())))
-        await until(lambda: server.started, "the server to start")
-        return port
-
-    yield start
-    for server, task in servers:
-        server.should_exit = True
-        await task
+    async with servers() as running:
+        yield lambda endpoint: running.start(endpoint, lifespan="off")
 
 
 async def test_frames_and_asgi_sends_arrive_in_order_and_none_after_the_close(serve: Any) -> None:

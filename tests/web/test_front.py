@@ -4,13 +4,11 @@ carries the security headers."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,12 +16,10 @@ from starlette.routing import Route, Router, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from support.cluster import write_ed25519_key
-from support.waiting import until
+from support.serving import servers
 
-from waiting_room.cli.web import uvicorn_config
 from waiting_room.core.proxies import TrustedProxies
 from waiting_room.settings import Settings
-from waiting_room.store.embedded import free_port
 from waiting_room.web.app import create_app
 from waiting_room.web.errors import EXCEPTION_HANDLERS
 from waiting_room.web.front import Front
@@ -51,25 +47,16 @@ Start = Callable[[str], Awaitable[str]]
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Start]:
-    """Serves a small app behind Front with our options and a given WR_TRUSTED_PROXIES; stops it after."""
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    """Serves a small app behind Front with our options and a given WR_TRUSTED_PROXIES."""
+    async with servers() as running:
 
-    async def start(trusted: str) -> str:
-        port = free_port()
-        proxies = TrustedProxies(Settings.from_env({"WR_TRUSTED_PROXIES": trusted}).trusted_proxies)
-        routes = [Route("/", whoami), Route("/api/boom", boom), WebSocketRoute("/ws", whoami_ws)]
-        app = Front(
-            Router(routes), proxies, Shed(), EXCEPTION_HANDLERS
-        )  # as in App: nothing of Starlette's own between
-        server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, lifespan="off"))
-        servers.append((server, asyncio.create_task(server.serve())))
-        await until(lambda: server.started, "the server to start")
-        return f"127.0.0.1:{port}"
+        async def start(trusted: str) -> str:
+            proxies = TrustedProxies(Settings.from_env({"WR_TRUSTED_PROXIES": trusted}).trusted_proxies)
+            routes = [Route("/", whoami), Route("/api/boom", boom), WebSocketRoute("/ws", whoami_ws)]
+            app = Front(Router(routes), proxies, Shed(), EXCEPTION_HANDLERS)  # as in App: the router behind it
+            return f"127.0.0.1:{await running.start(app, lifespan='off')}"
 
-    yield start
-    for server, task in servers:
-        server.should_exit = True
-        await task
+        yield start
 
 
 async def seen(address: str, headers: dict[str, str]) -> dict[str, str]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+from support.serving import servers
 
 from waiting_room.cli.web import uvicorn_config
-from waiting_room.store.embedded import free_port
 from waiting_room.web.held_head import HeldHead
 
 
@@ -58,12 +57,8 @@ async def test_a_head_alone_leaves_on_the_next_turn_and_close_sends_what_is_held
 
 async def _serve_and_read(app: Any, request: bytes) -> list[bytes]:
     """What a raw client receives, read by read (each read ends when the server pauses)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
-        await asyncio.sleep(0.01)
-    try:
+    async with servers() as running:
+        port = await running.start(app)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(request)
         chunks = []
@@ -71,9 +66,6 @@ async def _serve_and_read(app: Any, request: bytes) -> list[bytes]:
             chunks.append(chunk)
         writer.close()
         return chunks
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_a_real_server_answers_in_one_piece_and_streams_still_flow() -> None:

@@ -7,12 +7,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from waiting_room.core import messages
 from waiting_room.core.event_settings import InvalidSettings
 from waiting_room.core.states import EventStatus
 from waiting_room.core.tickets import is_event_id
+from waiting_room.web.endpoint import route
 from waiting_room.web.errors import ApiError, json_body
 from waiting_room.web.state import UnknownEvent, WebState, app_state
 
@@ -134,9 +135,9 @@ async def admin_not_found(request: Request) -> Response:
     _require_admin(request)
     allowed = {
         method
-        for route in routes
-        if route.endpoint is not admin_not_found and route.matches(request.scope)[0] is Match.PARTIAL
-        for method in route.methods or ()
+        for call in routes
+        if call.name != admin_not_found.__name__ and call.matches(request.scope)[0] is Match.PARTIAL
+        for method in call.methods or ()
     }
     if allowed:
         headers = {"Allow": ", ".join(sorted(allowed))}
@@ -145,11 +146,11 @@ async def admin_not_found(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/admin/events", list_events, methods=["GET"]),
-    Route("/api/admin/events/{event}", event_resource, methods=["GET", "PUT"]),
-    Route("/api/admin/events/{event}/status", set_status, methods=["POST"]),
-    Route("/api/admin/events/{event}/notices", event_notice, methods=["POST"]),
-    Route("/api/admin/events/{event}/stats", event_stats, methods=["GET"]),
-    Route("/api/admin/notices", global_notice, methods=["POST"]),
-    Route("/api/admin/{rest:path}", admin_not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    route("/api/admin/events", list_events, methods=["GET"]),
+    route("/api/admin/events/{event}", event_resource, methods=["GET", "PUT"]),
+    route("/api/admin/events/{event}/status", set_status, methods=["POST"]),
+    route("/api/admin/events/{event}/notices", event_notice, methods=["POST"]),
+    route("/api/admin/events/{event}/stats", event_stats, methods=["GET"]),
+    route("/api/admin/notices", global_notice, methods=["POST"]),
+    route("/api/admin/{rest:path}", admin_not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
 ]

@@ -117,7 +117,7 @@ class App(Starlette):
     middlewares and any added ones: every request crosses it, and each layer was a closure around `send`."""
 
     def __init__(self, routes: list[BaseRoute], lifespan: Lifespan[Starlette], proxies: TrustedProxies) -> None:
-        super().__init__(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+        super().__init__(routes=routes, lifespan=lifespan)  # its exception handlers: the front's
         self.proxies = proxies
         self.shed = Shed()
 

@@ -1,10 +1,10 @@
 """A request handler served as a plain ASGI app.
 
 Starlette wraps a function endpoint in an exception layer of its own (a
-Request, a closure around `send`, a coroutine), which finds no handlers in
-our stack and re-raises to the front (web.front), which answers with them.
-On the public API's hot calls that layer cost about as much as the JSON of
-the answer; an `Endpoint` has none.
+Request, a closure around `send`, a coroutine). In our stack it finds no
+handlers and re-raises to the front (web.front), which answers with them;
+on a join that layer cost about as much as the JSON of the answer. Every
+route of ours is made with `route`, so none has it.
 """
 
 from __future__ import annotations

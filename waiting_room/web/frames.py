@@ -56,7 +56,7 @@ class DirectText:
 
     def write(self, text: str) -> bool:
         """Written now (True), or not at all (False: the socket is not open, or its transport is paused)."""
-        protocol: WebSocketsSansIOProtocol = self._protocol
+        protocol = self._protocol
         if (
             protocol.close_sent
             or protocol.disconnected

@@ -10,12 +10,12 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from waiting_room.core import messages
 from waiting_room.core.event_settings import INTEGER_BOUNDS, MAX_DESCRIPTION, MAX_TITLE
 from waiting_room.core.proof import ALGORITHM
 from waiting_room.core.states import EventStatus, TicketState
+from waiting_room.web.endpoint import route
 
 JSON = "application/json"
 
@@ -393,4 +393,4 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(DESCRIPTION)
 
 
-routes = [Route("/openapi.json", openapi, methods=["GET"])]
+routes = [route("/openapi.json", openapi, methods=["GET"])]

@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from waiting_room.core.event_settings import HEX_COLOR, EventSettings
 from waiting_room.core.states import EventStatus, TicketState
@@ -23,6 +22,7 @@ from waiting_room.core.tokens import TokenError
 from waiting_room.settings import origin_of
 from waiting_room.store.queue import QueueError
 from waiting_room.web import i18n
+from waiting_room.web.endpoint import route
 from waiting_room.web.errors import error_page
 from waiting_room.web.public import (
     SESSION_COOKIE,
@@ -197,11 +197,11 @@ async def admin_page(request: Request) -> Response:
 
 
 routes = [
-    Route("/", index, methods=["GET"]),
-    Route("/e/{event}", waiting, methods=["GET"]),
-    Route("/theme/{color}.css", theme, methods=["GET"]),
-    Route("/order/{event}", order, methods=["GET"]),
-    Route("/order/{event}", order_post, methods=["POST"]),
-    Route("/order/{event}/complete", order_complete, methods=["POST"]),
-    Route("/admin", admin_page, methods=["GET"]),
+    route("/", index, methods=["GET"]),
+    route("/e/{event}", waiting, methods=["GET"]),
+    route("/theme/{color}.css", theme, methods=["GET"]),
+    route("/order/{event}", order, methods=["GET"]),
+    route("/order/{event}", order_post, methods=["POST"]),
+    route("/order/{event}/complete", order_complete, methods=["POST"]),
+    route("/admin", admin_page, methods=["GET"]),
 ]

@@ -50,12 +50,11 @@ _END = {"type": "http.response.body", "body": _BODY}
 
 
 class Shed:
-    """The policy and its count; web.front asks it before each sheddable request."""
+    """The policy; web.front asks it before each sheddable request and counts what is in flight."""
 
     def __init__(self, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
-        self.shed = 0  # requests refused so far
         self.lag = 0.0  # smoothed lag of the event loop, seconds
         self._probe: asyncio.TimerHandle | None = None
 
@@ -72,7 +71,7 @@ class Shed:
             return True
         return self.lag > LAG_LIMIT_SECONDS and self.in_flight >= MIN_IN_FLIGHT
 
-    async def refuse(self, send: Send) -> None:
-        self.shed += 1
+    @staticmethod
+    async def refuse(send: Send) -> None:
         await send(dict(_START))  # a copy: the sender adds its headers to it
         await send(_END)
